@@ -1,0 +1,91 @@
+//! `stylescope bench`: milliseconds per image (median after warm-up), peak memory, backend.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use burn::tensor::{Tensor, TensorData};
+use clap::Args;
+
+use crate::backend::{describe, BackendChoice};
+use crate::model::{one_hot, SynthesisOptions};
+use crate::rng::RandomState;
+use crate::source::open_generator;
+use crate::weights::Which;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Network: preset:NAME (e.g. preset:stylegan3-t-256), .pkl or .safetensors.
+    #[arg(long)]
+    pub network: String,
+    #[arg(long, value_enum, default_value_t = BackendChoice::Cpu)]
+    pub backend: BackendChoice,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// Timed repetitions (after one warm-up).
+    #[arg(long, default_value_t = 5)]
+    pub iters: usize,
+    /// Warm-up repetitions.
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Peak resident memory of this process (VmHWM), bytes, where the OS reports it.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let device = args.backend.device();
+    let opened = open_generator(&args.network, Which::GEma, &device)?;
+    let g = &opened.generator;
+    let (n, z_dim, c_dim) = (args.batch.max(1), g.config.z_dim(), g.config.c_dim());
+    let mut rng = RandomState::new(0);
+    let mut one = |_: usize| -> anyhow::Result<f64> {
+        let z: Vec<f32> = rng.randn(n * z_dim).into_iter().map(|v| v as f32).collect();
+        let z = Tensor::<2>::from_data(TensorData::new(z, [n, z_dim]), &device);
+        let start = Instant::now();
+        let ws = g.mapping(z, one_hot(0, c_dim, n, &device), 1.0, None, None);
+        let img = g.synthesis(ws, &SynthesisOptions::default(), None);
+        let _: Vec<f32> = img.into_data().try_to_vec().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        Ok(start.elapsed().as_secs_f64() * 1000.0)
+    };
+    for i in 0..args.warmup {
+        one(i).context("warm-up")?;
+    }
+    let mut times = (0..args.iters.max(1)).map(&mut one).collect::<anyhow::Result<Vec<f64>>>()?;
+    times.sort_by(|a, b| a.total_cmp(b));
+    let median = times[times.len() / 2];
+    let per_image = median / n as f64;
+    let peak = peak_rss_bytes();
+    let backend = describe(args.backend, &device);
+    if args.json {
+        let v = serde_json::json!({
+            "network": opened.origin,
+            "backend": args.backend.name(),
+            "device": backend,
+            "batch": n,
+            "iters": times.len(),
+            "ms_per_image": per_image,
+            "ms_per_batch_median": median,
+            "ms_per_batch_all": times,
+            "peak_rss_bytes": peak,
+        });
+        println!("{v}");
+    } else {
+        println!("network      {}", opened.origin);
+        println!("device       {backend}");
+        println!("batch        {n}");
+        println!("ms/image     {per_image:.1}  (median of {} after {} warm-up)", times.len(), args.warmup);
+        if let Some(p) = peak {
+            println!("peak memory  {:.0} MiB (process RSS)", p as f64 / 1048576.0);
+        }
+    }
+    Ok(())
+}

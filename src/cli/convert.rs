@@ -1,0 +1,46 @@
+//! `stylescope convert`: an official snapshot → `.safetensors` with the official state_dict names
+//! and a `.json` config beside it (loadable by every command, no pickle needed any more).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::weights::{safetensors, NetworkFile, Which};
+
+#[derive(Args, Debug)]
+pub struct ConvertArgs {
+    /// Source network (.pkl snapshot or .safetensors).
+    pub input: PathBuf,
+    /// Destination .safetensors (the config goes to the same name with .json).
+    pub output: PathBuf,
+    /// Which network of the snapshot.
+    #[arg(long, value_enum, default_value_t = Which::GEma)]
+    pub which: Which,
+}
+
+pub fn run(args: &ConvertArgs) -> anyhow::Result<()> {
+    if args.output.extension().and_then(|e| e.to_str()) != Some("safetensors") {
+        anyhow::bail!("{}: the output must end in .safetensors", args.output.display());
+    }
+    let file = NetworkFile::read(&args.input, args.which)?;
+    // Validate before writing: the architecture must build from the kwargs.
+    match args.which {
+        Which::D => {
+            file.discriminator_config()?;
+        }
+        _ => {
+            file.generator_config()?;
+        }
+    }
+    safetensors::write(&file, &args.output).with_context(|| format!("converting {}", args.input.display()))?;
+    let n: usize = file.tensors.values().map(|t| t.data.len()).sum();
+    println!(
+        "wrote {} ({} tensors, {} values) and {}",
+        args.output.display(),
+        file.tensors.len(),
+        n,
+        args.output.with_extension("json").display()
+    );
+    Ok(())
+}

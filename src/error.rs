@@ -1,0 +1,44 @@
+//! The library's error types: one enum per concern, each message naming the file and what to do.
+
+use std::path::PathBuf;
+
+/// A network architecture that cannot be built from its constructor arguments.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid architecture: {0}")]
+    Invalid(String),
+    #[error("unsupported architecture: {0}")]
+    Unsupported(String),
+}
+
+/// Why a model file could not be turned into a network.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{}: cannot read the file: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: {source} (is this an official StyleGAN2/StyleGAN3 network-snapshot .pkl?)", path.display())]
+    Pickle { path: PathBuf, source: crate::weights::pickle::PickleError },
+    #[error("{}: not a valid .safetensors file: {detail}", path.display())]
+    Safetensors { path: PathBuf, detail: String },
+    #[error("{}: {source}", path.display())]
+    Config { path: PathBuf, source: ConfigError },
+    #[error("{}: snapshot has no '{wanted}' network (it holds: {available})", path.display())]
+    MissingNetwork { path: PathBuf, wanted: String, available: String },
+    #[error("{}: weight '{key}' is missing (the file does not match the architecture in its own init kwargs)", path.display())]
+    MissingWeight { path: PathBuf, key: String },
+    #[error("{}: weight '{key}' has shape {found:?}, the architecture needs {expected:?}", path.display())]
+    ShapeMismatch { path: PathBuf, key: String, expected: Vec<usize>, found: Vec<usize> },
+    #[error("{}: unsupported architecture: {detail}", path.display())]
+    Unsupported { path: PathBuf, detail: String },
+    #[error("{}: unknown file type (expected .pkl or .safetensors)", path.display())]
+    UnknownFormat { path: PathBuf },
+}
+
+/// Why a network could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error("{}: cannot write: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: cannot encode safetensors: {detail}", path.display())]
+    Encode { path: PathBuf, detail: String },
+}

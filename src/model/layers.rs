@@ -1,0 +1,198 @@
+//! Building blocks shared by both generator families and the discriminator:
+//! `FullyConnectedLayer`, `MappingNetwork`, and the `Trace` that records intermediate outputs.
+
+use burn::module::{Module, Param};
+use burn::tensor::{Device, Tensor};
+
+use crate::error::LoadError;
+use crate::kernels::reference::{bias_act, default_gain, Activation};
+use crate::model::config::MappingConfig;
+use crate::weights::{Init, WeightSource};
+
+/// Records named intermediate outputs of a forward pass (the visualizer's layer list, and the
+/// fixtures' `synth/...` keys). 2-D outputs are stored as `[N, C, 1, 1]`.
+#[derive(Default)]
+pub struct Trace {
+    pub entries: Vec<(String, Tensor<4>)>,
+}
+
+impl Trace {
+    pub fn record(&mut self, name: impl Into<String>, t: &Tensor<4>) {
+        self.entries.push((name.into(), t.clone()));
+    }
+
+    pub fn record2(&mut self, name: impl Into<String>, t: &Tensor<2>) {
+        let [n, c] = t.dims();
+        self.entries.push((name.into(), t.clone().reshape([n, c, 1, 1])));
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Tensor<4>> {
+        self.entries.iter().find(|(n, _)| n == name).map(|(_, t)| t)
+    }
+}
+
+/// Records into an optional trace.
+pub(crate) fn rec4(trace: &mut Option<&mut Trace>, name: impl FnOnce() -> String, t: &Tensor<4>) {
+    if let Some(tr) = trace.as_deref_mut() {
+        tr.record(name(), t);
+    }
+}
+
+pub(crate) fn rec2(trace: &mut Option<&mut Trace>, name: impl FnOnce() -> String, t: &Tensor<2>) {
+    if let Some(tr) = trace.as_deref_mut() {
+        tr.record2(name(), t);
+    }
+}
+
+/// `x · rsqrt(mean(x², dim 1) + 1e-8)` per sample.
+pub fn normalize_2nd_moment(x: Tensor<2>) -> Tensor<2> {
+    let ms = x.clone().square().mean_dim(1).add_scalar(1e-8);
+    x * ms.sqrt().recip()
+}
+
+/// FullyConnectedLayer: `y = act(x · (W·lr/√in)ᵀ + b·lr)`; identical maths in both official modules.
+#[derive(Module, Debug)]
+pub struct FullyConnectedLayer {
+    pub weight: Param<Tensor<2>>,
+    pub bias: Option<Param<Tensor<1>>>,
+    #[module(skip)]
+    pub lr_multiplier: f64,
+    #[module(skip)]
+    pub lrelu: bool,
+}
+
+impl FullyConnectedLayer {
+    /// Loads `{prefix}.weight [out, in]` and `{prefix}.bias [out]`. The inits (used only for
+    /// randomly initialised presets) are the *effective* values; stored values are divided by
+    /// the lr multiplier as the official constructors do.
+    #[allow(clippy::too_many_arguments)]
+    pub fn load(
+        src: &mut dyn WeightSource,
+        prefix: &str,
+        in_features: usize,
+        out_features: usize,
+        lrelu: bool,
+        lr_multiplier: f64,
+        weight_init: Init,
+        bias_init: Init,
+        device: &Device,
+    ) -> Result<Self, LoadError> {
+        let weight = src.param([out_features, in_features], &format!("{prefix}.weight"), weight_init.scaled(1.0 / lr_multiplier), device)?;
+        let bias = src.param([out_features], &format!("{prefix}.bias"), bias_init.scaled(1.0 / lr_multiplier), device)?;
+        Ok(Self { weight, bias: Some(bias), lr_multiplier, lrelu })
+    }
+
+    pub fn in_features(&self) -> usize {
+        self.weight.dims()[1]
+    }
+
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let in_features = self.in_features() as f64;
+        let w = self.weight.val().mul_scalar(self.lr_multiplier / in_features.sqrt());
+        let x = x.matmul(w.transpose());
+        let b = self.bias.as_ref().map(|b| b.val().mul_scalar(self.lr_multiplier));
+        let act = if self.lrelu { Activation::LeakyRelu(0.2) } else { Activation::Linear };
+        bias_act(x, b, act, default_gain(act), None)
+    }
+}
+
+/// MappingNetwork: z (and class) → w, broadcast to `num_ws`, with truncation towards `w_avg`.
+#[derive(Module, Debug)]
+pub struct MappingNetwork {
+    pub embed: Option<FullyConnectedLayer>,
+    pub fc: Vec<FullyConnectedLayer>,
+    pub w_avg: Option<Tensor<1>>,
+    #[module(skip)]
+    pub z_dim: usize,
+    #[module(skip)]
+    pub c_dim: usize,
+    #[module(skip)]
+    pub w_dim: usize,
+}
+
+impl MappingNetwork {
+    /// Loads `{prefix}.embed`, `{prefix}.fc{i}` and (when `with_w_avg`) `{prefix}.w_avg`.
+    /// `layer_features` is the width of the hidden layers (w_dim for the generators).
+    #[allow(clippy::too_many_arguments)]
+    pub fn load(
+        src: &mut dyn WeightSource,
+        prefix: &str,
+        z_dim: usize,
+        c_dim: usize,
+        w_dim: usize,
+        cfg: &MappingConfig,
+        with_w_avg: bool,
+        device: &Device,
+    ) -> Result<Self, LoadError> {
+        let embed_features = if c_dim > 0 { w_dim } else { 0 };
+        let embed = if c_dim > 0 {
+            Some(FullyConnectedLayer::load(src, &format!("{prefix}.embed"), c_dim, w_dim, false, 1.0, Init::Randn(1.0), Init::Zeros, device)?)
+        } else {
+            None
+        };
+        let mut fc = Vec::with_capacity(cfg.num_layers);
+        let mut in_features = z_dim + embed_features;
+        for i in 0..cfg.num_layers {
+            fc.push(FullyConnectedLayer::load(
+                src,
+                &format!("{prefix}.fc{i}"),
+                in_features,
+                w_dim,
+                true,
+                cfg.lr_multiplier,
+                Init::Randn(1.0),
+                Init::Zeros,
+                device,
+            )?);
+            in_features = w_dim;
+        }
+        let w_avg = if with_w_avg { Some(src.tensor([w_dim], &format!("{prefix}.w_avg"), Init::Zeros, device)?) } else { None };
+        Ok(Self { embed, fc, w_avg, z_dim, c_dim, w_dim })
+    }
+
+    /// The un-broadcast mapping output `[N, w_dim]`; `trace` gets `map/embed`, `map/fc{i}`.
+    pub fn forward_w(&self, z: Option<Tensor<2>>, c: Option<Tensor<2>>, mut trace: Option<&mut Trace>) -> Tensor<2> {
+        let mut parts = Vec::new();
+        if self.z_dim > 0 {
+            if let Some(z) = z {
+                parts.push(normalize_2nd_moment(z));
+            }
+        }
+        if let (Some(embed), Some(c)) = (&self.embed, c) {
+            let y = embed.forward(c);
+            rec2(&mut trace, || "map/embed".into(), &y);
+            parts.push(normalize_2nd_moment(y));
+        }
+        let mut x = if parts.len() == 1 { parts.remove(0) } else { Tensor::cat(parts, 1) };
+        for (i, fc) in self.fc.iter().enumerate() {
+            x = fc.forward(x);
+            rec2(&mut trace, || format!("map/fc{i}"), &x);
+        }
+        x
+    }
+
+    /// Broadcast to `[N, num_ws, w_dim]` and truncate the first `cutoff` ws (all when `None`)
+    /// towards `w_avg` with `psi`.
+    pub fn broadcast_truncate(&self, w: Tensor<2>, num_ws: usize, psi: f64, cutoff: Option<usize>) -> Tensor<3> {
+        let [n, w_dim] = w.dims();
+        let ws: Tensor<3> = w.unsqueeze_dim::<3>(1).repeat_dim(1, num_ws);
+        if psi == 1.0 {
+            return ws;
+        }
+        let Some(w_avg) = &self.w_avg else { return ws };
+        let cutoff = cutoff.unwrap_or(num_ws).min(num_ws);
+        if cutoff == 0 {
+            return ws;
+        }
+        let avg: Tensor<3> = w_avg.clone().reshape([1, 1, w_dim]);
+        let head = ws.clone().narrow(1, 0, cutoff);
+        let head = avg.clone() + (head - avg).mul_scalar(psi);
+        if cutoff == num_ws {
+            head
+        } else {
+            let tail = ws.narrow(1, cutoff, num_ws - cutoff);
+            let _ = n;
+            Tensor::cat(vec![head, tail], 1)
+        }
+    }
+}

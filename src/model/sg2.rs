@@ -1,0 +1,233 @@
+//! The StyleGAN2 generator (networks_stylegan2.py, `--cfg stylegan2`): skip architecture,
+//! modulated convolutions with up-sampling through upfirdn2d, per-layer noise.
+//!
+//! "Analyzing and Improving the Image Quality of StyleGAN", Karras et al. 2020. Names follow the
+//! official state_dict: `synthesis.b{res}.{const,conv0,conv1,torgb}.*`.
+
+use burn::module::{Module, Param};
+use burn::tensor::{Device, Distribution, Tensor};
+
+use crate::error::LoadError;
+use crate::kernels::reference::{bias_act, conv2d_resample, upsample2d, Activation, Fir};
+use crate::model::config::{Sg2BlockSpec, Sg2Config};
+use crate::model::layers::{rec2, rec4, FullyConnectedLayer, Trace};
+use crate::weights::{Init, WeightSource};
+
+/// How StyleGAN2's noise inputs are fed (`--noise-mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+pub enum NoiseMode {
+    /// The stored `noise_const` buffers (deterministic).
+    #[default]
+    Const,
+    /// Fresh Gaussian noise every call.
+    Random,
+    /// No noise.
+    None,
+}
+
+/// `outer([1,3,3,1]) / 64`, the 2-D resample filter of StyleGAN2.
+fn resample_filter_init() -> Init {
+    let k = [1.0f32, 3.0, 3.0, 1.0];
+    Init::Values(k.iter().flat_map(|a| k.iter().map(move |b| a * b / 64.0)).collect())
+}
+
+/// Modulated 3x3 (or 1x1) convolution + noise + bias/lrelu.
+#[derive(Module, Debug)]
+pub struct SynthesisLayer {
+    pub affine: FullyConnectedLayer,
+    pub weight: Param<Tensor<4>>,
+    pub bias: Param<Tensor<1>>,
+    pub noise_const: Tensor<2>,
+    pub noise_strength: Param<Tensor<1>>,
+    pub resample_filter: Tensor<2>,
+    #[module(skip)]
+    pub up: usize,
+    #[module(skip)]
+    pub resolution: usize,
+    #[module(skip)]
+    pub conv_clamp: Option<f64>,
+}
+
+impl SynthesisLayer {
+    #[allow(clippy::too_many_arguments)]
+    fn load(src: &mut dyn WeightSource, prefix: &str, in_ch: usize, out_ch: usize, w_dim: usize, res: usize, up: usize, cfg: &Sg2Config, device: &Device) -> Result<Self, LoadError> {
+        Ok(Self {
+            affine: FullyConnectedLayer::load(src, &format!("{prefix}.affine"), w_dim, in_ch, false, 1.0, Init::Randn(1.0), Init::Const(1.0), device)?,
+            weight: src.param([out_ch, in_ch, 3, 3], &format!("{prefix}.weight"), Init::Randn(1.0), device)?,
+            bias: src.param([out_ch], &format!("{prefix}.bias"), Init::Zeros, device)?,
+            noise_const: src.tensor([res, res], &format!("{prefix}.noise_const"), Init::Randn(1.0), device)?,
+            noise_strength: src.param([1], &format!("{prefix}.noise_strength"), Init::Zeros, device)?,
+            resample_filter: src.tensor([4, 4], &format!("{prefix}.resample_filter"), resample_filter_init(), device)?,
+            up,
+            resolution: res,
+            conv_clamp: cfg.conv_clamp,
+        })
+    }
+
+    fn forward(&self, x: Tensor<4>, w: Tensor<2>, noise: NoiseMode, noise_gain: f64, trace: &mut Option<&mut Trace>, name: &str) -> Tensor<4> {
+        let styles = self.affine.forward(w);
+        rec2(trace, || format!("{name}.affine"), &styles);
+        let n = x.dims()[0];
+        let f = Fir::Full(self.resample_filter.clone());
+        let x = modulated_conv2d(x, self.weight.val(), styles, true, self.up, 1, Some(&f));
+        let r = self.resolution;
+        let strength = || {
+            let s = self.noise_strength.val();
+            if noise_gain == 1.0 { s } else { s.mul_scalar(noise_gain) }
+        };
+        let x = match noise {
+            NoiseMode::Const => x + (self.noise_const.clone() * strength().reshape([1, 1])).reshape([1, 1, r, r]),
+            NoiseMode::Random => {
+                let z = Tensor::<4>::random([n, 1, r, r], Distribution::Normal(0.0, 1.0), &x.device());
+                x + z * strength().reshape([1, 1, 1, 1])
+            }
+            NoiseMode::None => x,
+        };
+        let x = bias_act(x, Some(self.bias.val()), Activation::LeakyRelu(0.2), std::f64::consts::SQRT_2, self.conv_clamp);
+        rec4(trace, || name.to_string(), &x);
+        x
+    }
+}
+
+/// 1x1 modulated convolution without demodulation.
+#[derive(Module, Debug)]
+pub struct ToRGBLayer {
+    pub affine: FullyConnectedLayer,
+    pub weight: Param<Tensor<4>>,
+    pub bias: Param<Tensor<1>>,
+    #[module(skip)]
+    pub conv_clamp: Option<f64>,
+}
+
+impl ToRGBLayer {
+    fn forward(&self, x: Tensor<4>, w: Tensor<2>, trace: &mut Option<&mut Trace>, name: &str) -> Tensor<4> {
+        let in_ch = self.weight.dims()[1];
+        let styles = self.affine.forward(w);
+        rec2(trace, || format!("{name}.affine"), &styles);
+        let styles = styles.div_scalar((in_ch as f64).sqrt());
+        let x = modulated_conv2d(x, self.weight.val(), styles, false, 1, 0, None);
+        let x = bias_act(x, Some(self.bias.val()), Activation::Linear, 1.0, self.conv_clamp);
+        rec4(trace, || name.to_string(), &x);
+        x
+    }
+}
+
+/// StyleGAN2's modulated convolution through `conv2d_resample` (grouped over the batch).
+pub fn modulated_conv2d(x: Tensor<4>, weight: Tensor<4>, styles: Tensor<2>, demodulate: bool, up: usize, padding: usize, f: Option<&Fir>) -> Tensor<4> {
+    let [n, in_ch, h, w_] = x.dims();
+    let [out_ch, _, kh, kw] = weight.dims();
+    let wm: Tensor<5> = weight.unsqueeze_dim::<5>(0) * styles.reshape([n, 1, in_ch, 1, 1]);
+    let wm = if demodulate {
+        let d = wm.clone().square().sum_dim(2).sum_dim(3).sum_dim(4).add_scalar(1e-8).sqrt().recip();
+        wm * d
+    } else {
+        wm
+    };
+    let x = x.reshape([1, n * in_ch, h, w_]);
+    let y = conv2d_resample(x, wm.reshape([n * out_ch, in_ch, kh, kw]), f, up, 1, padding, n);
+    let [_, _, oh, ow] = y.dims();
+    y.reshape([n, out_ch, oh, ow])
+}
+
+/// One block `b{res}`: (const |) conv0 (up) → conv1 → torgb, skip-connected RGB.
+#[derive(Module, Debug)]
+pub struct SynthesisBlock {
+    pub constant: Option<Param<Tensor<3>>>,
+    pub conv0: Option<SynthesisLayer>,
+    pub conv1: SynthesisLayer,
+    pub torgb: ToRGBLayer,
+    pub resample_filter: Tensor<2>,
+    #[module(skip)]
+    pub spec: Sg2BlockSpec,
+}
+
+impl SynthesisBlock {
+    fn load(src: &mut dyn WeightSource, spec: &Sg2BlockSpec, cfg: &Sg2Config, device: &Device) -> Result<Self, LoadError> {
+        let p = format!("synthesis.{}", spec.name);
+        let (c, r, w_dim) = (spec.out_channels, spec.resolution, cfg.w_dim);
+        let constant = if spec.in_channels == 0 { Some(src.param([c, r, r], &format!("{p}.const"), Init::Randn(1.0), device)?) } else { None };
+        let conv0 = if spec.in_channels > 0 {
+            Some(SynthesisLayer::load(src, &format!("{p}.conv0"), spec.in_channels, c, w_dim, r, 2, cfg, device)?)
+        } else {
+            None
+        };
+        let conv1 = SynthesisLayer::load(src, &format!("{p}.conv1"), c, c, w_dim, r, 1, cfg, device)?;
+        let torgb = ToRGBLayer {
+            affine: FullyConnectedLayer::load(src, &format!("{p}.torgb.affine"), w_dim, c, false, 1.0, Init::Randn(1.0), Init::Const(1.0), device)?,
+            weight: src.param([cfg.img_channels, c, 1, 1], &format!("{p}.torgb.weight"), Init::Randn(1.0), device)?,
+            bias: src.param([cfg.img_channels], &format!("{p}.torgb.bias"), Init::Zeros, device)?,
+            conv_clamp: cfg.conv_clamp,
+        };
+        let resample_filter = src.tensor([4, 4], &format!("{p}.resample_filter"), resample_filter_init(), device)?;
+        Ok(Self { constant, conv0, conv1, torgb, resample_filter, spec: spec.clone() })
+    }
+
+    fn forward(
+        &self,
+        x: Option<Tensor<4>>,
+        img: Option<Tensor<4>>,
+        ws: &Tensor<3>,
+        noise: NoiseMode,
+        noise_gain: f64,
+        trace: &mut Option<&mut Trace>,
+    ) -> (Tensor<4>, Tensor<4>) {
+        let [n, _, w_dim] = ws.dims();
+        let w_at = |i: usize| ws.clone().narrow(1, self.spec.w_index + i, 1).reshape([n, w_dim]);
+        let name = &self.spec.name;
+        let mut idx = 0;
+        let mut x = match (&self.constant, x) {
+            (Some(c), _) => {
+                let [ch, r, _] = c.dims();
+                c.val().unsqueeze_dim::<4>(0).repeat_dim(0, n).reshape([n, ch, r, r])
+            }
+            (None, Some(x)) => x,
+            (None, None) => unreachable_block_input(n, &self.spec, &ws.device()),
+        };
+        if let Some(conv0) = &self.conv0 {
+            x = conv0.forward(x, w_at(idx), noise, noise_gain, trace, &format!("{name}.conv0"));
+            idx += 1;
+        }
+        x = self.conv1.forward(x, w_at(idx), noise, noise_gain, trace, &format!("{name}.conv1"));
+        idx += 1;
+        let y = self.torgb.forward(x.clone(), w_at(idx), trace, &format!("{name}.torgb"));
+        let img = match img {
+            Some(img) => upsample2d(img, &Fir::Full(self.resample_filter.clone()), 2) + y,
+            None => y,
+        };
+        rec4(trace, || format!("{name}:0"), &x);
+        rec4(trace, || format!("{name}:1"), &img);
+        (x, img)
+    }
+}
+
+/// A block after b4 always receives the previous block's features; this only guards the type.
+fn unreachable_block_input(n: usize, spec: &Sg2BlockSpec, device: &Device) -> Tensor<4> {
+    let r = spec.resolution / 2;
+    Tensor::zeros([n, spec.in_channels, r, r], device)
+}
+
+/// SynthesisNetwork: blocks b4 … b{res}.
+#[derive(Module, Debug)]
+pub struct SynthesisNetwork {
+    pub blocks: Vec<SynthesisBlock>,
+}
+
+impl SynthesisNetwork {
+    pub fn load(src: &mut dyn WeightSource, cfg: &Sg2Config, device: &Device) -> Result<Self, LoadError> {
+        let blocks = cfg.blocks().iter().map(|b| SynthesisBlock::load(src, b, cfg, device)).collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { blocks })
+    }
+
+    pub fn forward(&self, ws: Tensor<3>, noise: NoiseMode, noise_gain: f64, mut trace: Option<&mut Trace>) -> Tensor<4> {
+        let mut x = None;
+        let mut img = None;
+        for block in &self.blocks {
+            let (nx, nimg) = block.forward(x, img, &ws, noise, noise_gain, &mut trace);
+            x = Some(nx);
+            img = Some(nimg);
+        }
+        let img = img.unwrap_or_else(|| Tensor::zeros([1, 1, 1, 1], &ws.device()));
+        rec4(&mut trace, || "output".into(), &img);
+        img
+    }
+}

@@ -1,0 +1,343 @@
+//! The StyleGAN3 generator (networks_stylegan3.py): configs T and R.
+//!
+//! "Alias-Free Generative Adversarial Networks", Karras et al. 2021. Module and field names are the
+//! official ones so the state_dict keys map without a table: `synthesis.input.*`,
+//! `synthesis.L{i}_{size}_{channels}.*`. The schedule comes from [`Sg3Config::layers`].
+
+use burn::module::{Module, Param};
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::error::LoadError;
+use crate::kernels::cpu::{FilteredLrelu, Taps};
+use crate::kernels::reference::{filtered_lrelu, Fir};
+use crate::kernels::{use_fast_cpu, KernelChoice};
+use crate::model::config::{Sg3Config, Sg3InputSpec, Sg3LayerSpec};
+use crate::model::filters::design_lowpass_filter;
+use crate::model::layers::{rec2, rec4, FullyConnectedLayer, Trace};
+use crate::weights::{Init, WeightSource};
+
+/// Fourier-feature input: a grid of sinusoids whose frequencies and phases follow `w` (and the
+/// user's transform).
+#[derive(Module, Debug)]
+pub struct SynthesisInput {
+    pub weight: Param<Tensor<2>>,
+    pub affine: FullyConnectedLayer,
+    /// The user-specified *inverse* transform, `[3, 3]`.
+    pub transform: Tensor<2>,
+    pub freqs: Tensor<2>,
+    pub phases: Tensor<1>,
+    #[module(skip)]
+    pub channels: usize,
+    #[module(skip)]
+    pub size: usize,
+    #[module(skip)]
+    pub sampling_rate: f64,
+    #[module(skip)]
+    pub bandwidth: f64,
+}
+
+impl SynthesisInput {
+    pub fn load(src: &mut dyn WeightSource, prefix: &str, w_dim: usize, spec: &Sg3InputSpec, device: &Device) -> Result<Self, LoadError> {
+        let c = spec.channels;
+        let weight = src.param([c, c], &format!("{prefix}.weight"), Init::Randn(1.0), device)?;
+        let affine = FullyConnectedLayer::load(
+            src,
+            &format!("{prefix}.affine"),
+            w_dim,
+            4,
+            false,
+            1.0,
+            Init::Zeros,
+            Init::Values(vec![1.0, 0.0, 0.0, 0.0]),
+            device,
+        )?;
+        let identity = Init::Values(vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+        let transform = src.tensor([3, 3], &format!("{prefix}.transform"), identity, device)?;
+        let freqs = src.tensor([c, 2], &format!("{prefix}.freqs"), Init::FourierFreqs(spec.bandwidth), device)?;
+        let phases = src.tensor([c], &format!("{prefix}.phases"), Init::FourierPhases, device)?;
+        Ok(Self {
+            weight,
+            affine,
+            transform,
+            freqs,
+            phases,
+            channels: c,
+            size: spec.size,
+            sampling_rate: spec.sampling_rate,
+            bandwidth: spec.bandwidth,
+        })
+    }
+
+    /// `[N, C, size, size]` features for `w = ws[:, 0]`. `transform` overrides the buffer.
+    pub fn forward(&self, w: Tensor<2>, transform: Option<Tensor<2>>, trace: &mut Option<&mut Trace>, prefix: &str) -> Tensor<4> {
+        let device = w.device();
+        let n = w.dims()[0];
+        let c = self.channels;
+        let s = self.size;
+
+        // Rotation/translation from w, normalised by the rotation part.
+        let t = self.affine.forward(w);
+        rec2(trace, || format!("{prefix}.affine"), &t);
+        let norm = t.clone().narrow(1, 0, 2).square().sum_dim(1).sqrt();
+        let t = t / norm;
+        let col = |i: usize| t.clone().narrow(1, i, 1); // [N, 1]
+        let (t0, t1, t2, t3) = (col(0), col(1), col(2), col(3));
+        let zeros = Tensor::<2>::zeros([n, 1], &device);
+        let ones = Tensor::<2>::ones([n, 1], &device);
+        let row = |parts: Vec<Tensor<2>>| Tensor::cat(parts, 1); // [N, 3]
+        let m_r: Tensor<3> = Tensor::stack(
+            vec![
+                row(vec![t0.clone(), t1.clone().neg(), zeros.clone()]),
+                row(vec![t1, t0, zeros.clone()]),
+                row(vec![zeros.clone(), zeros.clone(), ones.clone()]),
+            ],
+            1,
+        );
+        let m_t: Tensor<3> = Tensor::stack(
+            vec![
+                row(vec![ones.clone(), zeros.clone(), t2.neg()]),
+                row(vec![zeros.clone(), ones.clone(), t3.neg()]),
+                row(vec![zeros.clone(), zeros, ones]),
+            ],
+            1,
+        );
+        let user = transform.unwrap_or_else(|| self.transform.clone());
+        let user: Tensor<3> = user.unsqueeze_dim::<3>(0).repeat_dim(0, n);
+        let tr = m_r.matmul(m_t).matmul(user); // [N, 3, 3]
+
+        // Transform frequencies and phases.
+        let freqs: Tensor<3> = self.freqs.clone().unsqueeze_dim::<3>(0).repeat_dim(0, n); // [N, C, 2]
+        let shift = tr.clone().narrow(1, 0, 2).narrow(2, 2, 1); // [N, 2, 1]
+        let phases = self.phases.clone().reshape([1, c]) + freqs.clone().matmul(shift).reshape([n, c]);
+        let freqs = freqs.matmul(tr.narrow(1, 0, 2).narrow(2, 0, 2)); // [N, C, 2]
+
+        // Dampen frequencies the transform pushed above the band limit.
+        let fnorm = freqs.clone().square().sum_dim(2).sqrt().reshape([n, c]);
+        let amp = fnorm
+            .sub_scalar(self.bandwidth)
+            .div_scalar(self.sampling_rate / 2.0 - self.bandwidth)
+            .neg()
+            .add_scalar(1.0)
+            .clamp(0.0, 1.0);
+
+        // Sampling grid: pixel centres in units where the final image spans [-0.5, 0.5].
+        let mut grid = Vec::with_capacity(s * s * 2);
+        for j in 0..s {
+            for i in 0..s {
+                grid.push(((i as f64 + 0.5 - s as f64 / 2.0) / self.sampling_rate) as f32);
+                grid.push(((j as f64 + 0.5 - s as f64 / 2.0) / self.sampling_rate) as f32);
+            }
+        }
+        let grid: Tensor<3> = Tensor::<2>::from_data(TensorData::new(grid, [s * s, 2]), &device).unsqueeze_dim::<3>(0);
+        let grid = grid.repeat_dim(0, n); // [N, HW, 2]
+        let x = grid.matmul(freqs.swap_dims(1, 2)); // [N, HW, C]
+        let x = x + phases.unsqueeze_dim::<3>(1);
+        let x = x.mul_scalar(2.0 * std::f64::consts::PI).sin();
+        let x = x * amp.unsqueeze_dim::<3>(1);
+
+        // Channel mixing.
+        let weight = self.weight.val().div_scalar((c as f64).sqrt());
+        let x = x.matmul(weight.transpose().unsqueeze_dim::<3>(0).repeat_dim(0, n)); // [N, HW, C]
+        x.reshape([n, s, s, c]).permute([0, 3, 1, 2])
+    }
+}
+
+/// One synthesis layer: modulated convolution followed by filtered leaky ReLU.
+#[derive(Module, Debug)]
+pub struct SynthesisLayer {
+    pub affine: FullyConnectedLayer,
+    pub weight: Param<Tensor<4>>,
+    pub bias: Param<Tensor<1>>,
+    pub magnitude_ema: Tensor<1>,
+    pub up_filter: Option<Tensor<2>>,
+    pub down_filter: Option<Tensor<2>>,
+    #[module(skip)]
+    pub spec: Sg3LayerSpec,
+    #[module(skip)]
+    pub conv_clamp: Option<f64>,
+    /// Host copies of the filters for the CPU kernel.
+    #[module(skip)]
+    pub host_filters: (Option<Vec<f32>>, Option<Vec<f32>>),
+}
+
+impl SynthesisLayer {
+    pub fn load(src: &mut dyn WeightSource, prefix: &str, w_dim: usize, spec: &Sg3LayerSpec, cfg: &Sg3Config, device: &Device) -> Result<Self, LoadError> {
+        let k = spec.conv_kernel;
+        let affine = FullyConnectedLayer::load(
+            src,
+            &format!("{prefix}.affine"),
+            w_dim,
+            spec.in_channels,
+            false,
+            1.0,
+            Init::Randn(1.0),
+            Init::Const(1.0),
+            device,
+        )?;
+        let weight = src.param([spec.out_channels, spec.in_channels, k, k], &format!("{prefix}.weight"), Init::Randn(1.0), device)?;
+        let bias = src.param([spec.out_channels], &format!("{prefix}.bias"), Init::Zeros, device)?;
+        let magnitude_ema = src.tensor([1], &format!("{prefix}.magnitude_ema"), Init::Const(1.0), device)?;
+        let up = design_lowpass_filter(spec.up_taps, spec.in_cutoff, 2.0 * spec.in_half_width, spec.tmp_sampling_rate, false);
+        let down = design_lowpass_filter(spec.down_taps, spec.out_cutoff, 2.0 * spec.out_half_width, spec.tmp_sampling_rate, spec.down_radial);
+        let up_host = match up {
+            Some(f) => Some(src.host(&format!("{prefix}.up_filter"), &[spec.up_taps], &Init::filter(&f))?.data),
+            None => None,
+        };
+        let down_host = match down {
+            Some(f) if spec.down_radial => Some(src.host(&format!("{prefix}.down_filter"), &[spec.down_taps, spec.down_taps], &Init::filter(&f))?.data),
+            Some(f) => Some(src.host(&format!("{prefix}.down_filter"), &[spec.down_taps], &Init::filter(&f))?.data),
+            None => None,
+        };
+        let to_tensor = |v: &Vec<f32>, rows: usize| Tensor::<2>::from_data(TensorData::new(v.clone(), [rows, v.len() / rows]), device);
+        let up_filter = up_host.as_ref().map(|v| to_tensor(v, 1));
+        let down_filter = down_host.as_ref().map(|v| to_tensor(v, if spec.down_radial { spec.down_taps } else { 1 }));
+        Ok(Self {
+            affine,
+            weight,
+            bias,
+            magnitude_ema,
+            up_filter,
+            down_filter,
+            spec: spec.clone(),
+            conv_clamp: cfg.conv_clamp,
+            host_filters: (up_host, down_host),
+        })
+    }
+
+    pub fn forward(&self, x: Tensor<4>, w: Tensor<2>, kernels: KernelChoice, trace: &mut Option<&mut Trace>) -> Tensor<4> {
+        let spec = &self.spec;
+        let name = &spec.name;
+        let input_gain = self.magnitude_ema.clone().sqrt().recip(); // [1]
+
+        let styles = self.affine.forward(w);
+        rec2(trace, || format!("{name}.affine"), &styles);
+        let styles = if spec.is_torgb {
+            styles.div_scalar(((spec.in_channels * spec.conv_kernel * spec.conv_kernel) as f64).sqrt())
+        } else {
+            styles
+        };
+
+        let x = modulated_conv2d(x, self.weight.val(), styles, spec.conv_kernel - 1, !spec.is_torgb, Some(input_gain));
+        rec4(trace, || format!("{name}.conv"), &x);
+
+        let (gain, slope) = if spec.is_torgb { (1.0, 1.0) } else { (std::f64::consts::SQRT_2, 0.2) };
+        if use_fast_cpu(&x.device(), kernels) {
+            let x = self.filtered_lrelu_cpu(x, gain, slope);
+            rec4(trace, || name.clone(), &x);
+            return x;
+        }
+        let fu = self.up_filter.clone().map(|t| Fir::from_buffer(t, true));
+        let fd = self.down_filter.clone().map(|t| Fir::from_buffer(t, !spec.down_radial));
+        let x = filtered_lrelu(
+            x,
+            fu.as_ref(),
+            fd.as_ref(),
+            Some(self.bias.val()),
+            spec.up_factor,
+            spec.down_factor,
+            spec.padding,
+            gain,
+            slope,
+            self.conv_clamp,
+        );
+        rec4(trace, || name.clone(), &x);
+        x
+    }
+}
+
+impl SynthesisLayer {
+    /// `filtered_lrelu` through the CPU kernel (forward only).
+    fn filtered_lrelu_cpu(&self, x: Tensor<4>, gain: f64, slope: f64) -> Tensor<4> {
+        let spec = &self.spec;
+        let device = x.device();
+        let [n, c, h, w] = x.dims();
+        let op = FilteredLrelu {
+            up: spec.up_factor,
+            down: spec.down_factor,
+            padding: spec.padding,
+            gain: gain as f32,
+            slope: slope as f32,
+            clamp: self.conv_clamp.map(|v| v as f32),
+            fu: self.host_filters.0.clone(),
+            fd: self.host_filters.1.clone().map(|k| if spec.down_radial { Taps::Full { n: spec.down_taps, k } } else { Taps::Separable(k) }),
+        };
+        let data: Vec<f32> = x.into_data().convert::<f32>().try_to_vec().unwrap_or_default();
+        let bias: Vec<f32> = self.bias.val().into_data().convert::<f32>().try_to_vec().unwrap_or_default();
+        let (oh, ow) = op.output_size(h, w);
+        let out = op.run(&data, n * c, h, w, &bias);
+        Tensor::from_data(TensorData::new(out, [n, c, oh, ow]), &device)
+    }
+}
+
+/// StyleGAN3's modulated convolution (correlation, zero padding `padding` on every side).
+pub fn modulated_conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    styles: Tensor<2>,
+    padding: usize,
+    demodulate: bool,
+    input_gain: Option<Tensor<1>>,
+) -> Tensor<4> {
+    let [n, in_ch, h, w_] = x.dims();
+    let [out_ch, _, kh, kw] = weight.dims();
+    let (weight, styles) = if demodulate {
+        let wn = weight.clone().square().mean_dim(1).mean_dim(2).mean_dim(3).sqrt().recip();
+        let sn = styles.clone().square().mean().sqrt().recip();
+        (weight * wn, styles * sn.reshape([1, 1]))
+    } else {
+        (weight, styles)
+    };
+    let wm: Tensor<5> = weight.unsqueeze_dim::<5>(0) * styles.reshape([n, 1, in_ch, 1, 1]);
+    let wm = if demodulate {
+        let d = wm.clone().square().sum_dim(2).sum_dim(3).sum_dim(4).add_scalar(1e-8).sqrt().recip();
+        wm * d
+    } else {
+        wm
+    };
+    let wm = match input_gain {
+        Some(g) => wm * g.reshape([1, 1, 1, 1, 1]),
+        None => wm,
+    };
+    let x = x.reshape([1, n * in_ch, h, w_]);
+    let wm: Tensor<4> = wm.reshape([n * out_ch, in_ch, kh, kw]);
+    let y = conv2d(x, wm, None, ConvOptions::new([1, 1], [padding, padding], [1, 1], n));
+    let [_, _, oh, ow] = y.dims();
+    y.reshape([n, out_ch, oh, ow])
+}
+
+/// SynthesisNetwork: input, layers L0 … L{num_layers}, output scale.
+#[derive(Module, Debug)]
+pub struct SynthesisNetwork {
+    pub input: SynthesisInput,
+    pub layers: Vec<SynthesisLayer>,
+    #[module(skip)]
+    pub output_scale: f64,
+}
+
+impl SynthesisNetwork {
+    pub fn load(src: &mut dyn WeightSource, cfg: &Sg3Config, device: &Device) -> Result<Self, LoadError> {
+        let input = SynthesisInput::load(src, "synthesis.input", cfg.w_dim, &cfg.input_spec(), device)?;
+        let layers = cfg
+            .layers()
+            .iter()
+            .map(|spec| SynthesisLayer::load(src, &format!("synthesis.{}", spec.name), cfg.w_dim, spec, cfg, device))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { input, layers, output_scale: cfg.output_scale })
+    }
+
+    /// `ws [N, num_ws, w_dim]` → image `[N, C, res, res]`.
+    pub fn forward(&self, ws: Tensor<3>, transform: Option<Tensor<2>>, kernels: KernelChoice, mut trace: Option<&mut Trace>) -> Tensor<4> {
+        let [n, _, w_dim] = ws.dims();
+        let w_at = |i: usize| ws.clone().narrow(1, i, 1).reshape([n, w_dim]);
+        let mut x = self.input.forward(w_at(0), transform, &mut trace, "input");
+        rec4(&mut trace, || "input".into(), &x);
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(x, w_at(i + 1), kernels, &mut trace);
+        }
+        let x = x.mul_scalar(self.output_scale);
+        rec4(&mut trace, || "output".into(), &x);
+        x
+    }
+}

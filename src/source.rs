@@ -1,0 +1,51 @@
+//! Opening a generator from what a user types: a file path (`.pkl`, `.safetensors`) or
+//! `preset:NAME` (an official architecture with seeded random weights, for benchmarks and a first
+//! look without a trained model).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+
+use crate::error::LoadError;
+use crate::model::config::{preset, GeneratorConfig};
+use crate::model::Generator;
+use crate::weights::{NetworkFile, RandomWeights, Which};
+
+/// A generator ready to run, with what the UI and `info` show about it.
+pub struct OpenedGenerator {
+    pub generator: Generator,
+    /// Where it came from (path or `preset:NAME`).
+    pub origin: String,
+    /// True for presets: random weights, not a trained model.
+    pub untrained: bool,
+    /// Number of values of every state_dict entry.
+    pub param_counts: BTreeMap<String, usize>,
+}
+
+/// Seed of the random weights of presets (fixed, so a preset is one network).
+pub const PRESET_SEED: u32 = 0;
+
+pub fn open_generator(network: &str, which: Which, device: &Device) -> Result<OpenedGenerator, LoadError> {
+    if let Some(name) = network.strip_prefix("preset:") {
+        let config = preset(name).map_err(|source| LoadError::Config { path: PathBuf::from(network), source })?;
+        return open_preset(&config, network, device);
+    }
+    let path = Path::new(network);
+    let file = NetworkFile::read(path, which)?;
+    if which == Which::D {
+        return Err(LoadError::Unsupported { path: path.into(), detail: "asked for the discriminator where a generator is needed".into() });
+    }
+    let config = file.generator_config()?;
+    let param_counts = file.tensors.iter().map(|(k, t)| (k.clone(), t.data.len())).collect();
+    let mut weights = file.into_weights();
+    let generator = Generator::load(&config, &mut weights, device)?;
+    Ok(OpenedGenerator { generator, origin: path.display().to_string(), untrained: false, param_counts })
+}
+
+fn open_preset(config: &GeneratorConfig, origin: &str, device: &Device) -> Result<OpenedGenerator, LoadError> {
+    let mut weights = RandomWeights::new(PRESET_SEED);
+    let generator = Generator::load(config, &mut weights, device)?;
+    let param_counts = weights.tensors.iter().map(|(k, t)| (k.clone(), t.data.len())).collect();
+    Ok(OpenedGenerator { generator, origin: origin.to_string(), untrained: true, param_counts })
+}

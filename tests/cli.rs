@@ -1,0 +1,169 @@
+//! End-to-end runs of the `stylescope` binary, as a user would type them.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use stylescope::export::npy;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_stylescope"))
+}
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("stylescope-test-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs and expects failure with a single clear line naming `needle`; never a panic.
+fn run_err(cmd: &mut Command, needle: &str) -> String {
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "expected failure, got success");
+    assert!(!err.contains("panicked"), "panicked: {err}");
+    assert!(err.contains(needle), "error should mention {needle:?}: {err}");
+    err
+}
+
+#[test]
+fn gen_raw_matches_official_images_and_pngs() {
+    let out = tmpdir("gen");
+    let pkl = fixtures().join("sg3t_64.pkl");
+    run_ok(bin().args(["gen", "--network", pkl.to_str().unwrap(), "--seeds", "0-1,42", "--outdir", out.to_str().unwrap(), "--raw"]));
+    let exp = expected("sg3t_64");
+    for seed in [0u32, 1, 42] {
+        let (shape, data) = npy::read_f32(&out.join(format!("seed{seed:04}.npy"))).unwrap();
+        assert_eq!(shape, vec![1, 3, 64, 64]);
+        let (_, want) = get(&exp, &format!("img/seed{seed}/psi1/const"));
+        assert!(max_abs(&data, want) <= 1e-4);
+        let png = image::open(out.join(format!("seed{seed:04}.png"))).unwrap().to_rgb8();
+        let (_, want_png) = get(&exp, &format!("png/seed{seed}"));
+        let diff = png.as_raw().iter().zip(want_png).map(|(a, b)| (*a as f64 - b).abs()).fold(0.0, f64::max);
+        // Truncating quantisation: a value within float noise of an integer may land one step off.
+        assert!(diff <= 1.0, "seed {seed}: png differs by {diff}");
+    }
+}
+
+#[test]
+fn gen_with_transform_and_truncation() {
+    let out = tmpdir("xform");
+    let pkl = fixtures().join("sg3r_64.pkl");
+    let spec = fixture_json("sg3r_64")["fixture_spec"]["transform"].clone();
+    let tr = format!("{},{}", spec["translate"][0], spec["translate"][1]);
+    let rot = spec["rotate"].to_string();
+    run_ok(bin().args([
+        "gen", "--network", pkl.to_str().unwrap(), "--seeds", "1", "--trunc", "0.5", "--translate", &tr, "--rotate", &rot,
+        "--outdir", out.to_str().unwrap(), "--raw",
+    ]));
+    let (_, data) = npy::read_f32(&out.join("seed0001.npy")).unwrap();
+    let exp = expected("sg3r_64");
+    assert!(max_abs(&data, &get(&exp, "xform/img/seed1/psi0.5/const").1) <= 1e-4);
+}
+
+#[test]
+fn gen_conditional_needs_class() {
+    let out = tmpdir("cond");
+    let pkl = fixtures().join("sg3t_64_cond4.pkl");
+    run_err(bin().args(["gen", "--network", pkl.to_str().unwrap(), "--seeds", "0", "--outdir", out.to_str().unwrap()]), "--class");
+    // Seed 1 sits at position 1 of the fixture seeds → class 1.
+    run_ok(bin().args(["gen", "--network", pkl.to_str().unwrap(), "--seeds", "1", "--class", "1", "--outdir", out.to_str().unwrap(), "--raw"]));
+    let (_, data) = npy::read_f32(&out.join("seed0001.npy")).unwrap();
+    assert!(max_abs(&data, &get(&expected("sg3t_64_cond4"), "img/seed1/psi1/const").1) <= 1e-4);
+}
+
+#[test]
+fn gen_stylegan2_noise_none() {
+    let out = tmpdir("sg2");
+    let pkl = fixtures().join("sg2_64.pkl");
+    run_ok(bin().args(["gen", "--network", pkl.to_str().unwrap(), "--seeds", "42", "--noise-mode", "none", "--outdir", out.to_str().unwrap(), "--raw"]));
+    let (_, data) = npy::read_f32(&out.join("seed0042.npy")).unwrap();
+    assert!(max_abs(&data, &get(&expected("sg2_64"), "img/seed42/psi1/none").1) <= 1e-4);
+}
+
+#[test]
+fn convert_then_render_from_safetensors() {
+    let out = tmpdir("convert");
+    for name in ["sg3r_64", "sg2_64"] {
+        let pkl = fixtures().join(format!("{name}.pkl"));
+        let st = out.join(format!("{name}.safetensors"));
+        run_ok(bin().args(["convert", pkl.to_str().unwrap(), st.to_str().unwrap()]));
+        assert!(st.with_extension("json").exists());
+        // The converted file holds exactly the official G_ema state_dict.
+        let ours = stylescope::weights::safetensors::read_all_f64(&st).unwrap();
+        let official = stylescope::weights::safetensors::read_all_f64(&fixtures().join(format!("{name}.G_ema.safetensors"))).unwrap();
+        assert_eq!(ours.keys().collect::<Vec<_>>(), official.keys().collect::<Vec<_>>());
+        for (k, (shape, v)) in &official {
+            assert_eq!(&ours[k].1, v, "{k}");
+            assert_eq!(ours[k].0.iter().product::<usize>(), shape.iter().product::<usize>(), "{k}");
+        }
+        let img_dir = out.join(name);
+        run_ok(bin().args(["gen", "--network", st.to_str().unwrap(), "--seeds", "2021", "--outdir", img_dir.to_str().unwrap(), "--raw"]));
+        let (_, data) = npy::read_f32(&img_dir.join("seed2021.npy")).unwrap();
+        assert!(max_abs(&data, &get(&expected(name), "img/seed2021/psi1/const").1) <= 1e-4);
+    }
+}
+
+#[test]
+fn official_safetensors_with_fixture_sidecar_loads() {
+    // `<name>.G_ema.safetensors` + `<name>.json` (G_init_kwargs) is a valid input too.
+    let out = tmpdir("sidecar");
+    let st = fixtures().join("sg3t_64.G_ema.safetensors");
+    run_ok(bin().args(["gen", "--network", st.to_str().unwrap(), "--seeds", "0", "--outdir", out.to_str().unwrap(), "--raw"]));
+    let (_, data) = npy::read_f32(&out.join("seed0000.npy")).unwrap();
+    assert!(max_abs(&data, &get(&expected("sg3t_64"), "img/seed0/psi1/const").1) <= 1e-4);
+}
+
+#[test]
+fn info_prints_the_schedule() {
+    let pkl = fixtures().join("sg3t_64.pkl");
+    let text = run_ok(bin().args(["info", pkl.to_str().unwrap()]));
+    let layers = fixture_json("sg3t_64")["synthesis"]["layers"].clone();
+    for l in layers.as_array().unwrap() {
+        assert!(text.contains(l["name"].as_str().unwrap()), "missing {} in\n{text}", l["name"]);
+    }
+    assert!(text.contains("StyleGAN3-T"));
+    let text = run_ok(bin().args(["info", fixtures().join("sg2_64.pkl").to_str().unwrap()]));
+    assert!(text.contains("StyleGAN2") && text.contains("b64"));
+    let text = run_ok(bin().args(["info", "preset:stylegan3-r-256"]));
+    assert!(text.contains("untrained") && text.contains("L14_256_3"));
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+#[test]
+fn bad_inputs_get_one_clear_line() {
+    let dir = tmpdir("bad");
+    let out = dir.join("out");
+    let gen = |p: &Path| {
+        let mut c = bin();
+        c.args(["gen", "--network", p.to_str().unwrap(), "--seeds", "0", "--outdir", out.to_str().unwrap()]);
+        c
+    };
+    let full = std::fs::read(fixtures().join("sg3t_64.pkl")).unwrap();
+    let truncated = write(&dir, "truncated.pkl", &full[..full.len() / 2]);
+    let err = run_err(&mut gen(&truncated), "truncated.pkl");
+    assert!(err.to_lowercase().contains("truncated"), "{err}");
+    run_err(&mut gen(&write(&dir, "list.pkl", b"\x80\x04]\x94.")), "list.pkl");
+    // GLOBAL 'os system' + REDUCE: must be refused, not executed.
+    let evil = b"\x80\x02cos\nsystem\nq\x00X\x04\x00\x00\x00truex\x85q\x01Rq\x02.";
+    run_err(&mut gen(&write(&dir, "evil.pkl", evil)), "os.system");
+    run_err(&mut gen(&dir.join("missing.pkl")), "missing.pkl");
+    run_err(&mut gen(&write(&dir, "noise.safetensors", b"hello world, not a tensor file")), "noise.safetensors");
+    run_err(&mut gen(&write(&dir, "model.txt", b"text")), "model.txt");
+    run_err(bin().args(["gen", "--network", "preset:stylegan9", "--seeds", "0", "--outdir", out.to_str().unwrap()]), "preset");
+    run_err(bin().args(["gen", "--network", "preset:stylegan3-t-256", "--seeds", "x", "--outdir", out.to_str().unwrap()]), "seed");
+}

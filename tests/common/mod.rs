@@ -1,0 +1,53 @@
+//! Shared helpers for the integration tests: where the fixtures are, and tensor comparisons.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use burn::tensor::Tensor;
+
+/// `../shared/fixtures` beside the checkout (CI), overridable with STYLESCOPE_FIXTURES.
+pub fn fixtures() -> PathBuf {
+    if let Ok(p) = std::env::var("STYLESCOPE_FIXTURES") {
+        return PathBuf::from(p);
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures")
+}
+
+pub type Expected = BTreeMap<String, (Vec<usize>, Vec<f64>)>;
+
+pub fn expected(name: &str) -> Expected {
+    let path = fixtures().join(format!("{name}.expected.safetensors"));
+    stylescope::weights::safetensors::read_all_f64(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn fixture_json(name: &str) -> serde_json::Value {
+    let path = fixtures().join(format!("{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+pub fn get<'a>(exp: &'a Expected, key: &str) -> &'a (Vec<usize>, Vec<f64>) {
+    exp.get(key).unwrap_or_else(|| panic!("fixture lacks key {key}"))
+}
+
+pub fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_to_vec().unwrap()
+}
+
+/// Max |a − b| over equal-length slices (panics on length mismatch).
+pub fn max_abs(a: &[f32], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    a.iter().zip(b).map(|(x, y)| (*x as f64 - y).abs()).fold(0.0, f64::max)
+}
+
+/// Asserts `t` matches the fixture `key` in shape (as a flat count) and values within `tol`.
+pub fn assert_close<const D: usize>(t: Tensor<D>, exp: &Expected, key: &str, tol: f64) {
+    let (shape, want) = get(exp, key);
+    let dims = t.dims();
+    let got = to_vec(t);
+    assert_eq!(got.len(), want.len(), "{key}: got {dims:?}, fixture {shape:?}");
+    let err = max_abs(&got, want);
+    assert!(err <= tol, "{key}: max abs error {err:e} > {tol:e}");
+}
+
+pub const NETWORKS: [&str; 4] = ["sg3t_64", "sg3r_64", "sg2_64", "sg3t_64_cond4"];
