@@ -230,3 +230,17 @@ fn discriminator_logits_match() {
         }
     }
 }
+
+#[test]
+fn every_stored_weight_is_used_and_pickle_equals_safetensors() {
+    use stylescope::weights::NetworkFile;
+    for name in NETWORKS {
+        let file = NetworkFile::read(&fixtures().join(format!("{name}.pkl")), Which::GEma).unwrap();
+        let official = NetworkFile::read(&fixtures().join(format!("{name}.G_ema.safetensors")), Which::GEma).unwrap();
+        assert_eq!(file.tensors, official.tensors, "{name}: pickle and safetensors weights differ");
+        let cfg = file.generator_config().unwrap();
+        let mut w = file.into_weights();
+        Generator::load(&cfg, &mut w, &device()).unwrap();
+        assert!(w.unused().is_empty(), "{name}: unused G weights {:?}", w.unused());
+    }
+}

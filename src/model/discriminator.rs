@@ -72,6 +72,9 @@ pub struct DiscriminatorBlock {
     pub conv0: Conv2dLayer,
     pub conv1: Conv2dLayer,
     pub skip: Conv2dLayer,
+    /// The block's own copy of the resample filter (a buffer of the official module; its layers
+    /// carry theirs).
+    pub resample_filter: Tensor<2>,
     #[module(skip)]
     pub spec: DBlockSpec,
 }
@@ -90,6 +93,7 @@ impl DiscriminatorBlock {
             conv0: Conv2dLayer::load(src, &format!("{p}.conv0"), spec.tmp_channels, spec.tmp_channels, 3, true, true, 1, clamp, device)?,
             conv1: Conv2dLayer::load(src, &format!("{p}.conv1"), spec.tmp_channels, spec.out_channels, 3, true, true, 2, clamp, device)?,
             skip: Conv2dLayer::load(src, &format!("{p}.skip"), spec.tmp_channels, spec.out_channels, 1, false, false, 2, None, device)?,
+            resample_filter: src.tensor([4, 4], &format!("{p}.resample_filter"), resample_filter_init(), device)?,
             spec: spec.clone(),
         })
     }
