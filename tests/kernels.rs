@@ -69,3 +69,23 @@ fn cpu_filtered_lrelu_matches_reference_on_official_schedules() {
         }
     }
 }
+
+#[test]
+fn cpu_conv2d_matches_burn_conv2d() {
+    use burn::tensor::module::conv2d;
+    use burn::tensor::ops::ConvOptions;
+    let device = Device::flex();
+    device.seed(3);
+    for (i, o, h, k) in [(5, 7, 9, 3), (3, 4, 6, 1), (16, 9, 38, 3), (4, 130, 5, 3)] {
+        let pad = k - 1;
+        let x = Tensor::<4>::random([1, i, h, h + 1], Distribution::Normal(0.0, 1.0), &device);
+        let w = Tensor::<4>::random([o, i, k, k], Distribution::Normal(0.0, 1.0), &device);
+        let want: Vec<f32> = conv2d(x.clone(), w.clone(), None, ConvOptions::new([1, 1], [pad, pad], [1, 1], 1)).into_data().try_to_vec().unwrap();
+        let xs: Vec<f32> = x.into_data().try_to_vec().unwrap();
+        let ws: Vec<f32> = w.into_data().try_to_vec().unwrap();
+        let (got, ho, wo) = stylescope::kernels::cpu::conv2d(&xs, i, h, h + 1, &ws, o, k, pad);
+        assert_eq!((ho, wo), (h + 2 * pad - k + 1, h + 1 + 2 * pad - k + 1));
+        let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(err < 1e-4, "conv {i}->{o} {h} k{k}: {err:e}");
+    }
+}

@@ -6,6 +6,7 @@ mod common;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use common::*;
+use stylescope::kernels::KernelChoice;
 use stylescope::model::config::Family;
 use stylescope::model::layers::Trace;
 use stylescope::model::{invert3, make_transform, one_hot, Generator, NoiseMode, SynthesisOptions};
@@ -74,6 +75,9 @@ fn check_generator(name: &str) {
             assert_close(ws.clone(), &exp, &format!("ws/seed{seed}/psi{p}"), TOL);
             let img = g.synthesis(ws.clone(), &opts, None);
             assert_close(img, &exp, &format!("img/seed{seed}/psi{p}/const"), TOL);
+            // The pure-tensor reference path gives the same numbers as the fast path.
+            let reference = SynthesisOptions { kernels: KernelChoice::Reference, ..Default::default() };
+            assert_close(g.synthesis(ws.clone(), &reference, None), &exp, &format!("img/seed{seed}/psi{p}/const"), TOL);
             if g.family() == Family::StyleGan2 {
                 let none = SynthesisOptions { noise_mode: NoiseMode::None, ..Default::default() };
                 assert_close(g.synthesis(ws, &none, None), &exp, &format!("img/seed{seed}/psi{p}/none"), TOL);

@@ -223,3 +223,83 @@ fn upsample_cols(src: &[f32], h: usize, w: usize, up: usize, p0: i64, f: &[f32],
         }
     }
 }
+
+/// `out[o, y, x] = Σ_{i, ky, kx} w[o, i, ky, kx] · xpad[i, y + ky, x + kx]` (correlation, zero
+/// padding `pad` on every side) for one image, as `k²` GEMMs over shifted views of the padded
+/// input: no im2col buffer. Output rows are computed on the padded width and cropped. Output
+/// channels are split across threads.
+pub fn conv2d(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, k: usize, pad: usize) -> (Vec<f32>, usize, usize) {
+    let (hp, wp) = (h + 2 * pad, w + 2 * pad);
+    let (ho, wo) = ((hp + 1).saturating_sub(k), (wp + 1).saturating_sub(k));
+    if ho == 0 || wo == 0 || out_ch == 0 {
+        return (Vec::new(), ho, wo);
+    }
+    // Padded input, plus k slack elements so the last channel's shifted views stay in bounds.
+    let mut xp = vec![0f32; in_ch * hp * wp + k];
+    for c in 0..in_ch {
+        for r in 0..h {
+            let src = &x[(c * h + r) * w..(c * h + r + 1) * w];
+            let dst = (c * hp + r + pad) * wp + pad;
+            xp[dst..dst + w].copy_from_slice(src);
+        }
+    }
+    let n = ho * wp;
+    let mut wide = vec![0f32; out_ch * n];
+    // Threads split the output columns (pixels), so each packs only its own part of the input.
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(n.div_ceil(64));
+    let cols_per = n.div_ceil(threads);
+    let kk = k * k;
+    let dst_addr = wide.as_mut_ptr() as usize;
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let xp = &xp;
+            let c0 = t * cols_per;
+            let cols = cols_per.min(n.saturating_sub(c0));
+            if cols == 0 {
+                continue;
+            }
+            s.spawn(move || {
+                for tap in 0..kk {
+                    let (ky, kx) = (tap / k, tap % k);
+                    // SAFETY: every pointer/stride pair addresses memory inside its buffer:
+                    // lhs is the [out, in] slice of the [out, in, k, k] weight at offset `tap`;
+                    // rhs has `in_ch` rows, columns c0..c0+cols of the view starting at
+                    // ky*wp+kx in `xp`, whose last read ends at
+                    // (in_ch-1)*hp*wp + ky*wp + kx + n - 1 < xp.len();
+                    // dst columns c0..c0+cols of `wide` are written by this thread only.
+                    unsafe {
+                        gemm::gemm(
+                            out_ch,
+                            cols,
+                            in_ch,
+                            (dst_addr as *mut f32).add(c0),
+                            1,
+                            n as isize,
+                            tap > 0,
+                            weight.as_ptr().add(tap),
+                            kk as isize,
+                            (in_ch * kk) as isize,
+                            xp.as_ptr().add(ky * wp + kx + c0),
+                            1,
+                            (hp * wp) as isize,
+                            1.0,
+                            1.0,
+                            false,
+                            false,
+                            false,
+                            gemm::Parallelism::None,
+                        );
+                    }
+                }
+            });
+        }
+    });
+    if wo == wp {
+        return (wide, ho, wo);
+    }
+    let mut out = vec![0f32; out_ch * ho * wo];
+    for (dst, src) in out.chunks_mut(wo).zip(wide.chunks(wp)) {
+        dst.copy_from_slice(&src[..wo]);
+    }
+    (out, ho, wo)
+}

@@ -10,7 +10,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::error::LoadError;
-use crate::kernels::cpu::{FilteredLrelu, Taps};
+use crate::kernels::cpu::{conv2d as cpu_conv2d, FilteredLrelu, Taps};
 use crate::kernels::reference::{filtered_lrelu, Fir};
 use crate::kernels::{use_fast_cpu, KernelChoice};
 use crate::model::config::{Sg3Config, Sg3InputSpec, Sg3LayerSpec};
@@ -219,11 +219,12 @@ impl SynthesisLayer {
             styles
         };
 
-        let x = modulated_conv2d(x, self.weight.val(), styles, spec.conv_kernel - 1, !spec.is_torgb, Some(input_gain));
+        let fast = use_fast_cpu(&x.device(), kernels);
+        let x = modulated_conv2d(x, self.weight.val(), styles, spec.conv_kernel - 1, !spec.is_torgb, Some(input_gain), fast);
         rec4(trace, || format!("{name}.conv"), &x);
 
         let (gain, slope) = if spec.is_torgb { (1.0, 1.0) } else { (std::f64::consts::SQRT_2, 0.2) };
-        if use_fast_cpu(&x.device(), kernels) {
+        if fast {
             let x = self.filtered_lrelu_cpu(x, gain, slope);
             rec4(trace, || name.clone(), &x);
             return x;
@@ -272,6 +273,7 @@ impl SynthesisLayer {
 }
 
 /// StyleGAN3's modulated convolution (correlation, zero padding `padding` on every side).
+/// `fast_cpu` runs the convolution itself through the CPU kernel (forward only).
 pub fn modulated_conv2d(
     x: Tensor<4>,
     weight: Tensor<4>,
@@ -279,6 +281,7 @@ pub fn modulated_conv2d(
     padding: usize,
     demodulate: bool,
     input_gain: Option<Tensor<1>>,
+    fast_cpu: bool,
 ) -> Tensor<4> {
     let [n, in_ch, h, w_] = x.dims();
     let [out_ch, _, kh, kw] = weight.dims();
@@ -300,6 +303,20 @@ pub fn modulated_conv2d(
         Some(g) => wm * g.reshape([1, 1, 1, 1, 1]),
         None => wm,
     };
+    if fast_cpu {
+        let device = x.device();
+        let xs: Vec<f32> = x.into_data().convert::<f32>().try_to_vec().unwrap_or_default();
+        let ws: Vec<f32> = wm.into_data().convert::<f32>().try_to_vec().unwrap_or_default();
+        let (plane_in, w_per) = (in_ch * h * w_, out_ch * in_ch * kh * kw);
+        let mut out = Vec::new();
+        let (mut oh, mut ow) = (0, 0);
+        for s in 0..n {
+            let (y, yh, yw) = cpu_conv2d(&xs[s * plane_in..(s + 1) * plane_in], in_ch, h, w_, &ws[s * w_per..(s + 1) * w_per], out_ch, kh, padding);
+            (oh, ow) = (yh, yw);
+            out.extend_from_slice(&y);
+        }
+        return Tensor::from_data(TensorData::new(out, [n, out_ch, oh, ow]), &device);
+    }
     let x = x.reshape([1, n * in_ch, h, w_]);
     let wm: Tensor<4> = wm.reshape([n * out_ch, in_ch, kh, kw]);
     let y = conv2d(x, wm, None, ConvOptions::new([1, 1], [padding, padding], [1, 1], n));
