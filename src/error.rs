@@ -14,14 +14,16 @@ pub enum ConfigError {
 /// Why a model file could not be turned into a network.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("{}: cannot read the file: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("{}: {source} (is this an official StyleGAN2/StyleGAN3 network-snapshot .pkl?)", path.display())]
-    Pickle { path: PathBuf, source: crate::weights::pickle::PickleError },
+    #[error("{}: cannot read the file: {error}", path.display())]
+    Io { path: PathBuf, error: std::io::Error },
+    #[error("{}: {error}{}", path.display(), pickle_hint(error))]
+    Pickle { path: PathBuf, error: crate::weights::pickle::PickleError },
     #[error("{}: not a valid .safetensors file: {detail}", path.display())]
     Safetensors { path: PathBuf, detail: String },
-    #[error("{}: {source}", path.display())]
-    Config { path: PathBuf, source: ConfigError },
+    #[error("{}: {error}", path.display())]
+    Config { path: PathBuf, error: ConfigError },
+    #[error("{}: {detail}", path.display())]
+    WrongNetwork { path: PathBuf, detail: String },
     #[error("{}: snapshot has no '{wanted}' network (it holds: {available})", path.display())]
     MissingNetwork { path: PathBuf, wanted: String, available: String },
     #[error("{}: weight '{key}' is missing (the file does not match the architecture in its own init kwargs)", path.display())]
@@ -37,8 +39,19 @@ pub enum LoadError {
 /// Why a network could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum SaveError {
-    #[error("{}: cannot write: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: cannot write: {error}", path.display())]
+    Io { path: PathBuf, error: std::io::Error },
     #[error("{}: cannot encode safetensors: {detail}", path.display())]
     Encode { path: PathBuf, detail: String },
+}
+
+/// What the user can do about a pickle that failed to load.
+fn pickle_hint(e: &crate::weights::pickle::PickleError) -> &'static str {
+    use crate::weights::pickle::PickleError as P;
+    match e {
+        P::Truncated { .. } => " (the file is incomplete: copy or download it again)",
+        P::UnknownGlobal { .. } => " (refusing to load it: StyleScope never runs code from a pickle)",
+        P::NotASnapshot(_) => "",
+        _ => " (expected an official StyleGAN2/StyleGAN3 network-snapshot .pkl)",
+    }
 }

@@ -28,13 +28,20 @@ pub const PRESET_SEED: u32 = 0;
 
 pub fn open_generator(network: &str, which: Which, device: &Device) -> Result<OpenedGenerator, LoadError> {
     if let Some(name) = network.strip_prefix("preset:") {
-        let config = preset(name).map_err(|source| LoadError::Config { path: PathBuf::from(network), source })?;
+        let config = preset(name).map_err(|error| LoadError::Config { path: PathBuf::from(network), error })?;
         return open_preset(&config, network, device);
     }
     let path = Path::new(network);
     let file = NetworkFile::read(path, which)?;
-    if which == Which::D {
-        return Err(LoadError::Unsupported { path: path.into(), detail: "asked for the discriminator where a generator is needed".into() });
+    if file.which == Which::D {
+        return Err(LoadError::WrongNetwork {
+            path: path.into(),
+            detail: if path.extension().is_some_and(|e| e == "pkl") {
+                "that is the discriminator (D); rendering needs a generator (use --which G_ema or G)".into()
+            } else {
+                "this file holds a discriminator (D); rendering needs a generator".into()
+            },
+        });
     }
     let config = file.generator_config()?;
     let param_counts = file.tensors.iter().map(|(k, t)| (k.clone(), t.data.len())).collect();

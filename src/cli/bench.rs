@@ -7,6 +7,7 @@ use burn::tensor::{Tensor, TensorData};
 use clap::Args;
 
 use crate::backend::{describe, BackendChoice};
+use crate::kernels::KernelChoice;
 use crate::model::{one_hot, SynthesisOptions};
 use crate::rng::RandomState;
 use crate::source::open_generator;
@@ -28,6 +29,9 @@ pub struct BenchArgs {
     /// Warm-up repetitions.
     #[arg(long, default_value_t = 1)]
     pub warmup: usize,
+    /// Use the pure-tensor reference ops instead of the fast kernels.
+    #[arg(long)]
+    pub reference: bool,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -46,13 +50,16 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let opened = open_generator(&args.network, Which::GEma, &device)?;
     let g = &opened.generator;
     let (n, z_dim, c_dim) = (args.batch.max(1), g.config.z_dim(), g.config.c_dim());
+    let kernels = if args.reference { KernelChoice::Reference } else { KernelChoice::Auto };
+    let opts = SynthesisOptions { kernels, ..Default::default() };
+    let kernel_name = if args.reference { "reference" } else { "fast" };
     let mut rng = RandomState::new(0);
     let mut one = |_: usize| -> anyhow::Result<f64> {
         let z: Vec<f32> = rng.randn(n * z_dim).into_iter().map(|v| v as f32).collect();
         let z = Tensor::<2>::from_data(TensorData::new(z, [n, z_dim]), &device);
         let start = Instant::now();
         let ws = g.mapping(z, one_hot(0, c_dim, n, &device), 1.0, None, None);
-        let img = g.synthesis(ws, &SynthesisOptions::default(), None);
+        let img = g.synthesis(ws, &opts, None);
         let _: Vec<f32> = img.into_data().try_to_vec().map_err(|e| anyhow::anyhow!("{e:?}"))?;
         Ok(start.elapsed().as_secs_f64() * 1000.0)
     };
@@ -69,6 +76,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         let v = serde_json::json!({
             "network": opened.origin,
             "backend": args.backend.name(),
+            "kernels": kernel_name,
             "device": backend,
             "batch": n,
             "iters": times.len(),
@@ -81,6 +89,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     } else {
         println!("network      {}", opened.origin);
         println!("device       {backend}");
+        println!("kernels      {kernel_name}");
         println!("batch        {n}");
         println!("ms/image     {per_image:.1}  (median of {} after {} warm-up)", times.len(), args.warmup);
         if let Some(p) = peak {

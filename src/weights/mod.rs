@@ -200,7 +200,7 @@ impl NetworkFile {
             Some("safetensors") => safetensors::read(path, which),
             _ => {
                 // Sniff: a pickle starts with PROTO (0x80).
-                let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.into(), source })?;
+                let bytes = std::fs::read(path).map_err(|error| LoadError::Io { path: path.into(), error })?;
                 if bytes.first() == Some(&0x80) {
                     Self::from_pickle_bytes(path, &bytes, which)
                 } else {
@@ -211,12 +211,12 @@ impl NetworkFile {
     }
 
     fn read_pickle(path: &Path, which: Which) -> Result<Self, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.into(), source })?;
+        let bytes = std::fs::read(path).map_err(|error| LoadError::Io { path: path.into(), error })?;
         Self::from_pickle_bytes(path, &bytes, which)
     }
 
     fn from_pickle_bytes(path: &Path, bytes: &[u8], which: Which) -> Result<Self, LoadError> {
-        let mut snap = snapshot::parse_snapshot(bytes).map_err(|source| LoadError::Pickle { path: path.into(), source })?;
+        let mut snap = snapshot::parse_snapshot(bytes).map_err(|error| LoadError::Pickle { path: path.into(), error })?;
         let available = snap.networks.keys().cloned().collect::<Vec<_>>().join(", ");
         let module = snap.networks.remove(which.key()).ok_or_else(|| LoadError::MissingNetwork {
             path: path.into(),
@@ -264,10 +264,10 @@ impl NetworkFile {
         DiscriminatorConfig::from_init_kwargs(&self.init_kwargs).map_err(|e| self.config_err(e))
     }
 
-    fn config_err(&self, source: ConfigError) -> LoadError {
-        match source {
+    fn config_err(&self, error: ConfigError) -> LoadError {
+        match error {
             ConfigError::Unsupported(detail) => LoadError::Unsupported { path: self.path.clone(), detail },
-            other => LoadError::Config { path: self.path.clone(), source: other },
+            other => LoadError::Config { path: self.path.clone(), error: other },
         }
     }
 

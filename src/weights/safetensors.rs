@@ -34,7 +34,7 @@ fn bad(path: &Path, detail: impl Into<String>) -> LoadError {
 /// Every tensor of a safetensors file converted to f64 (f32, f64, f16, bf16, integer and bool
 /// dtypes), with its shape.
 pub fn read_all_f64(path: &Path) -> Result<BTreeMap<String, (Vec<usize>, Vec<f64>)>, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.into(), source })?;
+    let bytes = std::fs::read(path).map_err(|error| LoadError::Io { path: path.into(), error })?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(path, e.to_string()))?;
     let mut out = BTreeMap::new();
     for (name, view) in st.tensors() {
@@ -130,7 +130,7 @@ fn find_config(path: &Path, bytes: &[u8], which: Which) -> Result<StoredConfig, 
 
 /// Reads a network from `.safetensors` (+ config).
 pub fn read(path: &Path, which: Which) -> Result<NetworkFile, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.into(), source })?;
+    let bytes = std::fs::read(path).map_err(|error| LoadError::Io { path: path.into(), error })?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(path, e.to_string()))?;
     let cfg = find_config(path, &bytes, which)?;
     let mut tensors = BTreeMap::new();
@@ -168,8 +168,8 @@ pub fn write(net: &NetworkFile, path: &Path) -> Result<(), SaveError> {
     }
     let meta: HashMap<String, String> = [(METADATA_KEY.to_string(), json.clone()), ("class_name".to_string(), net.class_name.clone())].into();
     let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| SaveError::Encode { path: path.into(), detail: e.to_string() })?;
-    std::fs::write(path, bytes).map_err(|source| SaveError::Io { path: path.into(), source })?;
+    std::fs::write(path, bytes).map_err(|error| SaveError::Io { path: path.into(), error })?;
     let sidecar = path.with_extension("json");
-    std::fs::write(&sidecar, json).map_err(|source| SaveError::Io { path: sidecar, source })?;
+    std::fs::write(&sidecar, json).map_err(|error| SaveError::Io { path: sidecar, error })?;
     Ok(())
 }
