@@ -97,7 +97,7 @@ impl FilteredLrelu {
         s.a.resize(h * mw, 0.0);
         for r in 0..h {
             let src = &x[r * w..(r + 1) * w];
-            upsample_line(src, bias, up, x0, &fu, &mut s.a[r * mw..(r + 1) * mw]);
+            upsample_line(src, bias, up, x0, &fu, &mut s.a[r * mw..(r + 1) * mw], &mut s.line);
         }
         // Pass 2: up-sample columns along y: [mh, mw], then the activation.
         s.b.clear();
@@ -126,14 +126,13 @@ impl FilteredLrelu {
                 s.a.clear();
                 s.a.resize(mh * ow, 0.0);
                 for r in 0..mh {
-                    let row = &s.b[r * mw..(r + 1) * mw];
-                    for ox in 0..ow {
-                        let base = ox * d;
-                        let mut acc = 0.0;
-                        for k in 0..t {
-                            acc += f[k] * row[base + k];
+                    let len = deinterleave(&s.b[r * mw..(r + 1) * mw], d, &mut s.phases);
+                    let out = &mut s.a[r * ow..(r + 1) * ow];
+                    for (k, fk) in f.iter().enumerate() {
+                        let src = &s.phases[(k % d) * len + k / d..][..ow];
+                        for (o, v) in out.iter_mut().zip(src) {
+                            *o += fk * v;
                         }
-                        s.a[r * ow + ox] = acc;
                     }
                 }
                 for oy in 0..oh {
@@ -150,17 +149,26 @@ impl FilteredLrelu {
             Some(Taps::Full { n, k }) => {
                 let f = flipped(k, 1.0); // flipping a row-major square kernel flips both axes
                 let n = *n;
+                // Deinterleave every row once; then each tap is a contiguous multiply-add.
+                let mut len = 0;
+                s.a.clear();
+                for r in 0..mh {
+                    len = deinterleave(&s.b[r * mw..(r + 1) * mw], d, &mut s.phases);
+                    s.a.extend_from_slice(&s.phases);
+                }
+                let row_len = d * len;
                 for oy in 0..oh {
-                    for ox in 0..ow {
-                        let mut acc = 0.0;
-                        for ky in 0..n {
-                            let row = &s.b[(oy * d + ky) * mw + ox * d..(oy * d + ky) * mw + ox * d + n];
-                            let fr = &f[ky * n..(ky + 1) * n];
-                            for (a, b) in fr.iter().zip(row) {
-                                acc += a * b;
+                    let out = &mut dst[oy * ow..(oy + 1) * ow];
+                    out.fill(0.0);
+                    for ky in 0..n {
+                        let row = &s.a[(oy * d + ky) * row_len..(oy * d + ky + 1) * row_len];
+                        for kx in 0..n {
+                            let fk = f[ky * n + kx];
+                            let src = &row[(kx % d) * len + kx / d..][..ow];
+                            for (o, v) in out.iter_mut().zip(src) {
+                                *o += fk * v;
                             }
                         }
-                        dst[oy * ow + ox] = acc;
                     }
                 }
             }
@@ -168,33 +176,64 @@ impl FilteredLrelu {
     }
 }
 
+/// Splits `row` into its `d` phases, `out[φ·len + m] = row[m·d + φ]` (zero past the end);
+/// returns `len = ⌈row.len() / d⌉`.
+fn deinterleave(row: &[f32], d: usize, out: &mut Vec<f32>) -> usize {
+    let len = row.len().div_ceil(d);
+    out.clear();
+    out.resize(d * len, 0.0);
+    for (i, v) in row.iter().enumerate() {
+        out[(i % d) * len + i / d] = *v;
+    }
+    len
+}
+
 #[derive(Default)]
 struct Scratch {
     a: Vec<f32>,
     b: Vec<f32>,
+    phases: Vec<f32>,
+    line: Vec<f32>,
 }
 
-/// `dst[i] = Σ_k f[k] · zp[i + k]` where `zp` is `src + bias` zero-inserted by `up` and shifted by `p0`.
-fn upsample_line(src: &[f32], bias: f32, up: usize, p0: i64, f: &[f32], dst: &mut [f32]) {
-    let n = src.len() as i64;
+/// `dst[i] = Σ_k f[k] · zp[i + k]` where `zp` is `src + bias` zero-inserted by `up` and shifted by
+/// `p0`. Polyphase: outputs `i ≡ φ (mod up)` use taps `k ≡ k0(φ)` only, over consecutive source
+/// samples, so each (phase, tap) pair is one contiguous multiply-add over a zero-margined copy.
+fn upsample_line(src: &[f32], bias: f32, up: usize, p0: i64, f: &[f32], dst: &mut [f32], line: &mut Vec<f32>) {
+    let n = src.len();
+    let t = f.len();
+    let margin = t + dst.len() / up + 2;
+    line.clear();
+    line.resize(n + 2 * margin, 0.0);
+    for (d, s) in line[margin..margin + n].iter_mut().zip(src) {
+        *d = s + bias;
+    }
     let up_i = up as i64;
-    let t = f.len() as i64;
-    for (i, out) in dst.iter_mut().enumerate() {
-        // Positions j = i + k - p0 that are multiples of `up` and inside the source.
-        let start = i as i64 - p0;
-        let mut k = (-start).rem_euclid(up_i);
-        let mut acc = 0.0;
-        while k < t {
-            let j = (start + k) / up_i;
-            if j >= n {
-                break;
-            }
-            if j >= 0 {
-                acc += f[k as usize] * (src[j as usize] + bias);
+    for phase in 0..up.min(dst.len()) {
+        let start = phase as i64 - p0;
+        let k0 = (-start).rem_euclid(up_i);
+        let j0 = (start + k0).div_euclid(up_i); // source index of tap k0 for the first output of this phase
+        let count = (dst.len() - phase).div_ceil(up);
+        let mut k = k0;
+        let mut acc_first = true;
+        while (k as usize) < t {
+            let fk = f[k as usize];
+            let off = j0 + (k - k0) / up_i + margin as i64;
+            if off >= 0 && (off as usize) + count <= line.len() {
+                let src = &line[off as usize..off as usize + count];
+                for (m, v) in src.iter().enumerate() {
+                    let o = &mut dst[phase + m * up];
+                    *o = if acc_first { fk * v } else { *o + fk * v };
+                }
+                acc_first = false;
             }
             k += up_i;
         }
-        *out = acc;
+        if acc_first {
+            for m in 0..count {
+                dst[phase + m * up] = 0.0;
+            }
+        }
     }
 }
 
