@@ -40,3 +40,17 @@ pub fn describe(choice: BackendChoice, device: &Device) -> String {
         },
     }
 }
+
+/// Reads a tensor back to the host as f32, turning device failures (out of memory, lost device)
+/// into an error instead of a panic.
+pub fn read_f32<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<f32>, crate::error::DeviceError> {
+    let backend = if t.device() == Device::flex() { "cpu" } else { "GPU" };
+    let fail = |detail: String| crate::error::DeviceError { backend: backend.to_string(), detail };
+    let data = t.try_into_data().map_err(|e| {
+        // The error text is a chain of causes; the last lines name the root cause.
+        let text = e.to_string();
+        let causes: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("Caused by")).collect();
+        fail(causes.iter().rev().take(2).rev().copied().collect::<Vec<_>>().join(": "))
+    })?;
+    data.convert::<f32>().try_to_vec().map_err(|e| fail(format!("{e:?}")))
+}

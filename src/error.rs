@@ -55,3 +55,11 @@ fn pickle_hint(e: &crate::weights::pickle::PickleError) -> &'static str {
         _ => " (expected an official StyleGAN2/StyleGAN3 network-snapshot .pkl)",
     }
 }
+
+/// A computation the device could not carry out (out of memory, lost device, ...).
+#[derive(Debug, thiserror::Error)]
+#[error("the {backend} device failed: {detail} (if it ran out of memory, try a smaller batch or --backend cpu)")]
+pub struct DeviceError {
+    pub backend: String,
+    pub detail: String,
+}

@@ -60,7 +60,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         let start = Instant::now();
         let ws = g.mapping(z, one_hot(0, c_dim, n, &device), 1.0, None, None);
         let img = g.synthesis(ws, &opts, None);
-        let _: Vec<f32> = img.into_data().try_to_vec().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        crate::backend::read_f32(img)?;
         Ok(start.elapsed().as_secs_f64() * 1000.0)
     };
     for i in 0..args.warmup {

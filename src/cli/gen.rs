@@ -91,7 +91,7 @@ pub fn run(args: &GenArgs) -> anyhow::Result<()> {
         let ws = g.mapping(z, c, args.trunc, args.trunc_cutoff, None);
         let img = g.synthesis(ws, &opts, None);
         let [_, ch, h, w] = img.dims();
-        let data: Vec<f32> = img.into_data().try_to_vec().map_err(|e| anyhow::anyhow!("reading the image back: {e:?}"))?;
+        let data = crate::backend::read_f32(img)?;
         let png = args.outdir.join(format!("seed{seed:04}.png"));
         save_png(&png, &quantize_chw(&data, ch, h, w), ch, h, w).with_context(|| format!("writing {}", png.display()))?;
         if args.raw {

@@ -231,22 +231,39 @@ impl SynthesisLayer {
         }
         let fu = self.up_filter.clone().map(|t| Fir::from_buffer(t, true));
         let fd = self.down_filter.clone().map(|t| Fir::from_buffer(t, !spec.down_radial));
-        let x = filtered_lrelu(
-            x,
-            fu.as_ref(),
-            fd.as_ref(),
-            Some(self.bias.val()),
-            spec.up_factor,
-            spec.down_factor,
-            spec.padding,
-            gain,
-            slope,
-            self.conv_clamp,
-        );
+        // The reference materialises the up-sampled tensor; keep every buffer under the binding
+        // limits of GPU adapters by working on groups of channels.
+        let [n, c, h, _] = x.dims();
+        let mid = h * spec.up_factor + spec.up_taps + 32;
+        let chunk = (MAX_BUFFER_ELEMS / (n * mid * mid).max(1)).clamp(1, c);
+        let bias = self.bias.val();
+        let parts: Vec<Tensor<4>> = (0..c)
+            .step_by(chunk)
+            .map(|c0| {
+                let len = chunk.min(c - c0);
+                filtered_lrelu(
+                    x.clone().narrow(1, c0, len),
+                    fu.as_ref(),
+                    fd.as_ref(),
+                    Some(bias.clone().narrow(0, c0, len)),
+                    spec.up_factor,
+                    spec.down_factor,
+                    spec.padding,
+                    gain,
+                    slope,
+                    self.conv_clamp,
+                )
+            })
+            .collect();
+        let x = if parts.len() == 1 { parts.into_iter().next().unwrap_or(x) } else { Tensor::cat(parts, 1) };
         rec4(trace, || name.clone(), &x);
         x
     }
 }
+
+/// Largest intermediate (in f32 elements) the reference path builds at once on a GPU: 64 MiB,
+/// half the smallest storage-buffer binding limit of common adapters (lavapipe's is 128 MiB).
+const MAX_BUFFER_ELEMS: usize = 1 << 24;
 
 impl SynthesisLayer {
     /// `filtered_lrelu` through the CPU kernel (forward only).
@@ -317,11 +334,30 @@ pub fn modulated_conv2d(
         }
         return Tensor::from_data(TensorData::new(out, [n, out_ch, oh, ow]), &device);
     }
-    let x = x.reshape([1, n * in_ch, h, w_]);
-    let wm: Tensor<4> = wm.reshape([n * out_ch, in_ch, kh, kw]);
-    let y = conv2d(x, wm, None, ConvOptions::new([1, 1], [padding, padding], [1, 1], n));
-    let [_, _, oh, ow] = y.dims();
-    y.reshape([n, out_ch, oh, ow])
+    let (oh, ow) = (h + 2 * padding + 1 - kh, w_ + 2 * padding + 1 - kw);
+    if n * out_ch * oh * ow <= MAX_BUFFER_ELEMS {
+        let x = x.reshape([1, n * in_ch, h, w_]);
+        let wm: Tensor<4> = wm.reshape([n * out_ch, in_ch, kh, kw]);
+        let y = conv2d(x, wm, None, ConvOptions::new([1, 1], [padding, padding], [1, 1], n));
+        return y.reshape([n, out_ch, oh, ow]);
+    }
+    // Large outputs: one sample and a group of output channels at a time.
+    let chunk = (MAX_BUFFER_ELEMS / (oh * ow)).clamp(1, out_ch);
+    let samples: Vec<Tensor<4>> = (0..n)
+        .map(|s| {
+            let xs = x.clone().narrow(0, s, 1);
+            let ws: Tensor<4> = wm.clone().narrow(0, s, 1).reshape([out_ch, in_ch, kh, kw]);
+            let parts: Vec<Tensor<4>> = (0..out_ch)
+                .step_by(chunk)
+                .map(|o0| {
+                    let len = chunk.min(out_ch - o0);
+                    conv2d(xs.clone(), ws.clone().narrow(0, o0, len), None, ConvOptions::new([1, 1], [padding, padding], [1, 1], 1))
+                })
+                .collect();
+            Tensor::cat(parts, 1)
+        })
+        .collect();
+    Tensor::cat(samples, 0)
 }
 
 /// SynthesisNetwork: input, layers L0 … L{num_layers}, output scale.
