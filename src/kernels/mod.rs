@@ -18,5 +18,5 @@ pub enum KernelChoice {
 
 /// Whether the fast CPU kernels apply: burn's CPU backend without autodiff (they are forward only).
 pub fn use_fast_cpu(device: &Device, choice: KernelChoice) -> bool {
-    choice == KernelChoice::Auto && *device == Device::flex()
+    choice == KernelChoice::Auto && !device.is_autodiff() && *device == Device::flex()
 }

@@ -8,7 +8,7 @@ use burn::tensor::{Device, Tensor};
 use crate::error::LoadError;
 use crate::kernels::reference::{bias_act, conv2d_resample, Activation, Fir};
 use crate::model::config::{DBlockSpec, DiscriminatorConfig, MappingConfig};
-use crate::model::layers::{FullyConnectedLayer, MappingNetwork};
+use crate::model::layers::{FullyConnectedLayer, MappingNetwork, NamedParams, ParamRef};
 use crate::weights::{Init, WeightSource};
 
 fn resample_filter_init() -> Init {
@@ -52,6 +52,13 @@ impl Conv2dLayer {
             lrelu,
             conv_clamp,
         })
+    }
+
+    fn named_params<'a>(&'a self, prefix: &str, out: &mut NamedParams<'a>) {
+        out.push((format!("{prefix}.weight"), ParamRef::P4(&self.weight)));
+        if let Some(b) = &self.bias {
+            out.push((format!("{prefix}.bias"), ParamRef::P1(b)));
+        }
     }
 
     fn forward(&self, x: Tensor<4>, gain: f64) -> Tensor<4> {
@@ -161,6 +168,27 @@ impl Discriminator {
         let out_dim = if cfg.cmap_dim == 0 { 1 } else { cfg.cmap_dim };
         let out = FullyConnectedLayer::load(src, "b4.out", c4, out_dim, false, 1.0, Init::Randn(1.0), Init::Zeros, device)?;
         Ok(Self { blocks, mapping, conv, fc, out, config: cfg.clone() })
+    }
+
+    /// Every parameter under its official name.
+    pub fn named_params(&self) -> NamedParams<'_> {
+        let mut out = Vec::new();
+        for b in &self.blocks {
+            let p = &b.spec.name;
+            if let Some(f) = &b.fromrgb {
+                f.named_params(&format!("{p}.fromrgb"), &mut out);
+            }
+            b.conv0.named_params(&format!("{p}.conv0"), &mut out);
+            b.conv1.named_params(&format!("{p}.conv1"), &mut out);
+            b.skip.named_params(&format!("{p}.skip"), &mut out);
+        }
+        if let Some(m) = &self.mapping {
+            m.named_params("mapping", &mut out);
+        }
+        self.conv.named_params("b4.conv", &mut out);
+        self.fc.named_params("b4.fc", &mut out);
+        self.out.named_params("b4.out", &mut out);
+        out
     }
 
     /// Logits `[N, 1]` for images `[N, C, res, res]` and one-hot classes `c [N, c_dim]`.

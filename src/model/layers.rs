@@ -44,6 +44,40 @@ pub(crate) fn rec2(trace: &mut Option<&mut Trace>, name: impl FnOnce() -> String
     }
 }
 
+/// A parameter under its official state_dict name (for gradients, optimisers and saving).
+#[derive(Clone, Copy)]
+pub enum ParamRef<'a> {
+    P1(&'a Param<Tensor<1>>),
+    P2(&'a Param<Tensor<2>>),
+    P3(&'a Param<Tensor<3>>),
+    P4(&'a Param<Tensor<4>>),
+}
+
+impl ParamRef<'_> {
+    /// The parameter's value, flattened.
+    pub fn flat(&self) -> Tensor<1> {
+        match self {
+            Self::P1(p) => p.val(),
+            Self::P2(p) => p.val().flatten(0, 1),
+            Self::P3(p) => p.val().flatten(0, 2),
+            Self::P4(p) => p.val().flatten(0, 3),
+        }
+    }
+
+    /// Its gradient in `grads`, flattened (`None` when it received none).
+    pub fn grad_flat(&self, grads: &burn::tensor::Gradients) -> Option<Tensor<1>> {
+        match self {
+            Self::P1(p) => p.val().grad(grads),
+            Self::P2(p) => p.val().grad(grads).map(|g| g.flatten(0, 1)),
+            Self::P3(p) => p.val().grad(grads).map(|g| g.flatten(0, 2)),
+            Self::P4(p) => p.val().grad(grads).map(|g| g.flatten(0, 3)),
+        }
+    }
+}
+
+/// Collects `(official name, parameter)` pairs.
+pub type NamedParams<'a> = Vec<(String, ParamRef<'a>)>;
+
 /// `x · rsqrt(mean(x², dim 1) + 1e-8)` per sample.
 pub fn normalize_2nd_moment(x: Tensor<2>) -> Tensor<2> {
     let ms = x.clone().square().mean_dim(1).add_scalar(1e-8);
@@ -80,6 +114,13 @@ impl FullyConnectedLayer {
         let weight = src.param([out_features, in_features], &format!("{prefix}.weight"), weight_init.scaled(1.0 / lr_multiplier), device)?;
         let bias = src.param([out_features], &format!("{prefix}.bias"), bias_init.scaled(1.0 / lr_multiplier), device)?;
         Ok(Self { weight, bias: Some(bias), lr_multiplier, lrelu })
+    }
+
+    pub fn named_params<'a>(&'a self, prefix: &str, out: &mut NamedParams<'a>) {
+        out.push((format!("{prefix}.weight"), ParamRef::P2(&self.weight)));
+        if let Some(b) = &self.bias {
+            out.push((format!("{prefix}.bias"), ParamRef::P1(b)));
+        }
     }
 
     pub fn in_features(&self) -> usize {
@@ -148,6 +189,15 @@ impl MappingNetwork {
         }
         let w_avg = if with_w_avg { Some(src.tensor([w_dim], &format!("{prefix}.w_avg"), Init::Zeros, device)?) } else { None };
         Ok(Self { embed, fc, w_avg, z_dim, c_dim, w_dim })
+    }
+
+    pub fn named_params<'a>(&'a self, prefix: &str, out: &mut NamedParams<'a>) {
+        if let Some(e) = &self.embed {
+            e.named_params(&format!("{prefix}.embed"), out);
+        }
+        for (i, fc) in self.fc.iter().enumerate() {
+            fc.named_params(&format!("{prefix}.fc{i}"), out);
+        }
     }
 
     /// The un-broadcast mapping output `[N, w_dim]`; `trace` gets `map/embed`, `map/fc{i}`.

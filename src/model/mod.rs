@@ -92,6 +92,17 @@ impl Generator {
         }
     }
 
+    /// Every trainable parameter under its official state_dict name.
+    pub fn named_params(&self) -> layers::NamedParams<'_> {
+        let mut out = Vec::new();
+        self.mapping.named_params("mapping", &mut out);
+        match &self.synthesis {
+            Synthesis::StyleGan3(s) => s.named_params(&mut out),
+            Synthesis::StyleGan2(s) => s.named_params(&mut out),
+        }
+        out
+    }
+
     /// The mean `w` (`mapping.w_avg`), `[w_dim]`.
     pub fn w_avg(&self) -> Option<Tensor<1>> {
         self.mapping.w_avg.clone()

@@ -10,7 +10,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 use crate::error::LoadError;
 use crate::kernels::reference::{bias_act, conv2d_resample, upsample2d, Activation, Fir};
 use crate::model::config::{Sg2BlockSpec, Sg2Config};
-use crate::model::layers::{rec2, rec4, FullyConnectedLayer, Trace};
+use crate::model::layers::{rec2, rec4, FullyConnectedLayer, NamedParams, ParamRef, Trace};
 use crate::weights::{Init, WeightSource};
 
 /// How StyleGAN2's noise inputs are fed (`--noise-mode`).
@@ -64,6 +64,13 @@ impl SynthesisLayer {
         })
     }
 
+    fn named_params<'a>(&'a self, prefix: &str, out: &mut NamedParams<'a>) {
+        out.push((format!("{prefix}.weight"), ParamRef::P4(&self.weight)));
+        out.push((format!("{prefix}.noise_strength"), ParamRef::P1(&self.noise_strength)));
+        out.push((format!("{prefix}.bias"), ParamRef::P1(&self.bias)));
+        self.affine.named_params(&format!("{prefix}.affine"), out);
+    }
+
     fn forward(&self, x: Tensor<4>, w: Tensor<2>, noise: NoiseMode, noise_gain: f64, trace: &mut Option<&mut Trace>, name: &str) -> Tensor<4> {
         let styles = self.affine.forward(w);
         rec2(trace, || format!("{name}.affine"), &styles);
@@ -100,6 +107,12 @@ pub struct ToRGBLayer {
 }
 
 impl ToRGBLayer {
+    fn named_params<'a>(&'a self, prefix: &str, out: &mut NamedParams<'a>) {
+        out.push((format!("{prefix}.weight"), ParamRef::P4(&self.weight)));
+        out.push((format!("{prefix}.bias"), ParamRef::P1(&self.bias)));
+        self.affine.named_params(&format!("{prefix}.affine"), out);
+    }
+
     fn forward(&self, x: Tensor<4>, w: Tensor<2>, trace: &mut Option<&mut Trace>, name: &str) -> Tensor<4> {
         let in_ch = self.weight.dims()[1];
         let styles = self.affine.forward(w);
@@ -162,6 +175,18 @@ impl SynthesisBlock {
         Ok(Self { constant, conv0, conv1, torgb, resample_filter, spec: spec.clone() })
     }
 
+    fn named_params<'a>(&'a self, out: &mut NamedParams<'a>) {
+        let p = format!("synthesis.{}", self.spec.name);
+        if let Some(c) = &self.constant {
+            out.push((format!("{p}.const"), ParamRef::P3(c)));
+        }
+        if let Some(c) = &self.conv0 {
+            c.named_params(&format!("{p}.conv0"), out);
+        }
+        self.conv1.named_params(&format!("{p}.conv1"), out);
+        self.torgb.named_params(&format!("{p}.torgb"), out);
+    }
+
     fn forward(
         &self,
         x: Option<Tensor<4>>,
@@ -216,6 +241,12 @@ impl SynthesisNetwork {
     pub fn load(src: &mut dyn WeightSource, cfg: &Sg2Config, device: &Device) -> Result<Self, LoadError> {
         let blocks = cfg.blocks().iter().map(|b| SynthesisBlock::load(src, b, cfg, device)).collect::<Result<Vec<_>, _>>()?;
         Ok(Self { blocks })
+    }
+
+    pub fn named_params<'a>(&'a self, out: &mut NamedParams<'a>) {
+        for b in &self.blocks {
+            b.named_params(out);
+        }
     }
 
     pub fn forward(&self, ws: Tensor<3>, noise: NoiseMode, noise_gain: f64, mut trace: Option<&mut Trace>) -> Tensor<4> {

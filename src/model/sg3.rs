@@ -15,7 +15,7 @@ use crate::kernels::reference::{filtered_lrelu, Fir};
 use crate::kernels::{use_fast_cpu, KernelChoice};
 use crate::model::config::{Sg3Config, Sg3InputSpec, Sg3LayerSpec};
 use crate::model::filters::design_lowpass_filter;
-use crate::model::layers::{rec2, rec4, FullyConnectedLayer, Trace};
+use crate::model::layers::{rec2, rec4, FullyConnectedLayer, NamedParams, ParamRef, Trace};
 use crate::weights::{Init, WeightSource};
 
 /// Fourier-feature input: a grid of sinusoids whose frequencies and phases follow `w` (and the
@@ -68,6 +68,11 @@ impl SynthesisInput {
             sampling_rate: spec.sampling_rate,
             bandwidth: spec.bandwidth,
         })
+    }
+
+    pub fn named_params<'a>(&'a self, prefix: &str, out: &mut NamedParams<'a>) {
+        out.push((format!("{prefix}.weight"), ParamRef::P2(&self.weight)));
+        self.affine.named_params(&format!("{prefix}.affine"), out);
     }
 
     /// `[N, C, size, size]` features for `w = ws[:, 0]`. `transform` overrides the buffer.
@@ -204,6 +209,12 @@ impl SynthesisLayer {
             conv_clamp: cfg.conv_clamp,
             host_filters: (up_host, down_host),
         })
+    }
+
+    pub fn named_params<'a>(&'a self, prefix: &str, out: &mut NamedParams<'a>) {
+        out.push((format!("{prefix}.weight"), ParamRef::P4(&self.weight)));
+        out.push((format!("{prefix}.bias"), ParamRef::P1(&self.bias)));
+        self.affine.named_params(&format!("{prefix}.affine"), out);
     }
 
     pub fn forward(&self, x: Tensor<4>, w: Tensor<2>, kernels: KernelChoice, trace: &mut Option<&mut Trace>) -> Tensor<4> {
@@ -378,6 +389,13 @@ impl SynthesisNetwork {
             .map(|spec| SynthesisLayer::load(src, &format!("synthesis.{}", spec.name), cfg.w_dim, spec, cfg, device))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { input, layers, output_scale: cfg.output_scale })
+    }
+
+    pub fn named_params<'a>(&'a self, out: &mut NamedParams<'a>) {
+        self.input.named_params("synthesis.input", out);
+        for l in &self.layers {
+            l.named_params(&format!("synthesis.{}", l.spec.name), out);
+        }
     }
 
     /// `ws [N, num_ws, w_dim]` → image `[N, C, res, res]`.
