@@ -54,3 +54,50 @@ pub fn read_f32<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<f32>, 
     })?;
     data.convert::<f32>().try_to_vec().map_err(|e| fail(format!("{e:?}")))
 }
+
+/// What the machine offers for the GUI's default backend choice.
+#[derive(Clone, Debug)]
+pub struct AdapterProbe {
+    /// A hardware GPU adapter's name, if any.
+    pub gpu: Option<String>,
+    /// A software adapter (e.g. Mesa's lavapipe), if any.
+    pub software: Option<String>,
+}
+
+/// Lists wgpu adapters without creating a device.
+pub fn probe_adapters() -> AdapterProbe {
+    let instance = wgpu::Instance::default();
+    let adapters = block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    let mut probe = AdapterProbe { gpu: None, software: None };
+    for a in adapters {
+        let info = a.get_info();
+        match info.device_type {
+            wgpu::DeviceType::Cpu => probe.software = probe.software.or(Some(info.name)),
+            _ => probe.gpu = probe.gpu.or(Some(info.name)),
+        }
+    }
+    probe
+}
+
+/// Runs a future that is ready at once on native wgpu (adapter enumeration) to completion.
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// The backend the explorer uses when none is asked for: wgpu on a real GPU, else the CPU
+/// backend (far faster than software Vulkan), with a note saying why.
+pub fn default_backend() -> (BackendChoice, String) {
+    let probe = probe_adapters();
+    match (probe.gpu, probe.software) {
+        (Some(gpu), _) => (BackendChoice::Wgpu, format!("GPU: {gpu}")),
+        (None, Some(sw)) => (BackendChoice::Cpu, format!("no GPU found (only software Vulkan: {sw}); rendering on the CPU backend")),
+        (None, None) => (BackendChoice::Cpu, "no GPU adapter found; rendering on the CPU backend".to_string()),
+    }
+}

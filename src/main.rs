@@ -12,9 +12,13 @@ fn run() -> anyhow::Result<()> {
         Some(Command::Info(a)) => cli::info::run(a),
         Some(Command::Convert(a)) => cli::convert::run(a),
         Some(Command::Bench(a)) => cli::bench::run(a),
-        None => {
-            anyhow::bail!("the explorer window is not built yet; use a subcommand (stylescope --help)")
-        }
+        None => stylescope::gui::run(stylescope::gui::LaunchOptions {
+            network: args.network.clone(),
+            seed: args.seed,
+            trunc: args.trunc,
+            backend: args.backend,
+            state_path: stylescope::gui::state::default_state_path(),
+        }),
     }
 }
 

@@ -122,7 +122,6 @@ impl FilteredLrelu {
             }
             Some(Taps::Separable(f)) => {
                 let f = flipped(f, 1.0);
-                let t = f.len();
                 s.a.clear();
                 s.a.resize(mh * ow, 0.0);
                 for r in 0..mh {
