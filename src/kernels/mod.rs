@@ -3,6 +3,7 @@
 
 pub mod reference;
 pub mod cpu;
+pub mod wgpu;
 
 use burn::tensor::Device;
 

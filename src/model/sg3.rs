@@ -240,6 +240,25 @@ impl SynthesisLayer {
             rec4(trace, || name.clone(), &x);
             return x;
         }
+        if kernels == KernelChoice::Auto {
+            let fd = self.host_filters.1.clone().map(|k| if spec.down_radial { Taps::Full { n: spec.down_taps, k } } else { Taps::Separable(k) });
+            let fused = crate::kernels::wgpu::filtered_lrelu_wgpu(
+                x.clone(),
+                self.host_filters.0.as_deref(),
+                fd.as_ref(),
+                Some(self.bias.val()),
+                spec.up_factor,
+                spec.down_factor,
+                spec.padding,
+                gain as f32,
+                slope as f32,
+                self.conv_clamp.map(|c| c as f32),
+            );
+            if let Some(x) = fused {
+                rec4(trace, || name.clone(), &x);
+                return x;
+            }
+        }
         let fu = self.up_filter.clone().map(|t| Fir::from_buffer(t, true));
         let fd = self.down_filter.clone().map(|t| Fir::from_buffer(t, !spec.down_radial));
         // The reference materialises the up-sampled tensor; keep every buffer under the binding
