@@ -61,6 +61,11 @@ pub struct StyleScopeApp {
 
 impl StyleScopeApp {
     pub fn new(cc: &eframe::CreationContext<'_>, opts: LaunchOptions) -> Self {
+        Self::with_context(cc.egui_ctx.clone(), opts)
+    }
+
+    /// The app on an existing egui context (used by `new`, and by tests driving it headless).
+    pub fn with_context(egui_ctx: egui::Context, opts: LaunchOptions) -> Self {
         let (mut settings, load_msg) = match &opts.state_path {
             Some(p) => state::load(p),
             None => (Settings::default(), None),
@@ -89,7 +94,7 @@ impl StyleScopeApp {
                 note
             }
         };
-        let ctx = cc.egui_ctx.clone();
+        let ctx = egui_ctx;
         let (handle, error) = match RenderHandle::spawn(Box::new(move || ctx.request_repaint())) {
             Ok(h) => (Some(h), None),
             Err(e) => (None, Some(format!("cannot start the render thread: {e}"))),

@@ -185,7 +185,7 @@ fn noise_ui(app: &mut StyleScopeApp, ui: &mut egui::Ui) {
                 ui.label("Noise seed");
                 ui.add(egui::DragValue::new(&mut n.seed));
             });
-            ui.add(egui::Slider::new(&mut n.gain, 0.0..=4.0).text("strength ×"));
+            ui.add(egui::Slider::new(&mut n.gain, 0.0..=4.0).text("strength x"));
         });
         if !sg2 {
             ui.small("StyleGAN3 has no noise inputs (the official network ignores noise_mode).");
@@ -371,7 +371,7 @@ pub fn image_ui(app: &mut StyleScopeApp, ui: &mut egui::Ui) {
         ui.centered_and_justified(|ui| ui.spinner());
     }
     if let Some(e) = &app.error {
-        ui.colored_label(egui::Color32::from_rgb(255, 120, 100), format!("⚠ {e}"));
+        ui.colored_label(egui::Color32::from_rgb(255, 120, 100), format!("Error: {e}"));
     }
     if let Some(m) = &app.message {
         ui.small(m);
