@@ -10,11 +10,7 @@ use crate::kernels::reference::{bias_act, conv2d_resample, Activation, Fir};
 use crate::model::config::{DBlockSpec, DiscriminatorConfig, MappingConfig};
 use crate::model::layers::{FullyConnectedLayer, MappingNetwork, NamedParams, ParamRef};
 use crate::weights::{Init, WeightSource};
-
-fn resample_filter_init() -> Init {
-    let k = [1.0f32, 3.0, 3.0, 1.0];
-    Init::Values(k.iter().flat_map(|a| k.iter().map(move |b| a * b / 64.0)).collect())
-}
+use crate::model::layers::resample_filter_init;
 
 /// Conv2dLayer: equalised-lr convolution with optional down-sampling, bias and activation.
 #[derive(Module, Debug)]

@@ -78,6 +78,12 @@ impl ParamRef<'_> {
 /// Collects `(official name, parameter)` pairs.
 pub type NamedParams<'a> = Vec<(String, ParamRef<'a>)>;
 
+/// `outer([1,3,3,1]) / 64`: the 2-D resample filter of StyleGAN2's layers and the discriminator.
+pub fn resample_filter_init() -> Init {
+    let k = [1.0f32, 3.0, 3.0, 1.0];
+    Init::Values(k.iter().flat_map(|a| k.iter().map(move |b| a * b / 64.0)).collect())
+}
+
 /// `x · rsqrt(mean(x², dim 1) + 1e-8)` per sample.
 pub fn normalize_2nd_moment(x: Tensor<2>) -> Tensor<2> {
     let ms = x.clone().square().mean_dim(1).add_scalar(1e-8);

@@ -12,6 +12,7 @@ use crate::kernels::reference::{bias_act, conv2d_resample, upsample2d, Activatio
 use crate::model::config::{Sg2BlockSpec, Sg2Config};
 use crate::model::layers::{rec2, rec4, FullyConnectedLayer, NamedParams, ParamRef, Trace};
 use crate::weights::{Init, WeightSource};
+use crate::model::layers::resample_filter_init;
 
 /// How StyleGAN2's noise inputs are fed (`--noise-mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
@@ -23,12 +24,6 @@ pub enum NoiseMode {
     Random,
     /// No noise.
     None,
-}
-
-/// `outer([1,3,3,1]) / 64`, the 2-D resample filter of StyleGAN2.
-fn resample_filter_init() -> Init {
-    let k = [1.0f32, 3.0, 3.0, 1.0];
-    Init::Values(k.iter().flat_map(|a| k.iter().map(move |b| a * b / 64.0)).collect())
 }
 
 /// Modulated 3x3 (or 1x1) convolution + noise + bias/lrelu.
