@@ -167,3 +167,18 @@ fn bad_inputs_get_one_clear_line() {
     run_err(bin().args(["gen", "--network", "preset:stylegan9", "--seeds", "0", "--outdir", out.to_str().unwrap()]), "preset");
     run_err(bin().args(["gen", "--network", "preset:stylegan3-t-256", "--seeds", "x", "--outdir", out.to_str().unwrap()]), "seed");
 }
+
+#[test]
+fn bench_prints_json() {
+    let pkl = fixtures().join("sg3r_64.pkl");
+    for extra in [&[][..], &["--reference"][..]] {
+        let mut cmd = bin();
+        cmd.args(["bench", "--network", pkl.to_str().unwrap(), "--iters", "2", "--warmup", "0", "--json"]).args(extra);
+        let out = run_ok(&mut cmd);
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(v["backend"], "cpu");
+        assert_eq!(v["kernels"], if extra.is_empty() { "fast" } else { "reference" });
+        assert!(v["ms_per_image"].as_f64().unwrap() > 0.0);
+        assert_eq!(v["ms_per_batch_all"].as_array().unwrap().len(), 2);
+    }
+}
