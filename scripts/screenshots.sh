@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
-# Takes the README screenshots from the real app under Xvfb: opens StyleScope on a fixture
-# network, waits for the first frames, and grabs the whole screen with ImageMagick's `import`.
-# Usage: scripts/screenshots.sh NAME [stylescope args...]   → screenshots/NAME.png
+# Screenshots of the real explorer under Xvfb:
+#   scripts/screenshots.sh NAME [stylescope args...]     e.g. NAME --network ../shared/fixtures/sg3t_64.pkl
+# writes screenshots/NAME.png once the first frame is on screen (the app saves its own window
+# through eframe's screenshot command, then closes). VIEW=file.ron starts from a saved view (any
+# file written by "Save view…") instead of the defaults; the user's own settings are not touched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-name=$1; shift
+[ $# -ge 1 ] || { echo "usage: scripts/screenshots.sh NAME [stylescope args...]" >&2; exit 2; }
+name="$1"
+shift
+source scripts/setup-debian.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/stylescope-target}"
-bin="$CARGO_TARGET_DIR/debug/stylescope"
-[ -x "$bin" ] || cargo build --quiet
-command -v import >/dev/null || { echo "needs ImageMagick (apt-get install imagemagick)" >&2; exit 1; }
-display=:${SCREENSHOT_DISPLAY:-57}
-Xvfb "$display" -screen 0 1400x900x24 -ac >/dev/null 2>&1 &
-xvfb=$!
-trap 'kill $app $xvfb 2>/dev/null || true' EXIT
-sleep 1
-export XDG_CONFIG_HOME="${XDG_CONFIG_HOME:-$(mktemp -d)}"
-DISPLAY=$display "$bin" "$@" >/dev/null 2>&1 &
-app=$!
-sleep "${SCREENSHOT_WAIT:-25}"
-mkdir -p screenshots
-import -display "$display" -window root "screenshots/$name.png"
+cargo build --quiet
+cfg="$(mktemp -d)"
+trap 'rm -rf "$cfg"' EXIT
+mkdir -p "$cfg/stylescope" screenshots
+if [ -n "${VIEW:-}" ]; then
+  cp "$VIEW" "$cfg/stylescope/state.ron"
+fi
+export XDG_RUNTIME_DIR="$cfg/run"
+mkdir -m 700 -p "$XDG_RUNTIME_DIR"
+XDG_CONFIG_HOME="$cfg" STYLESCOPE_SCREENSHOT="$PWD/screenshots/$name.png" timeout 600 \
+  xvfb-run -a -s "-screen 0 1600x1000x24" "$CARGO_TARGET_DIR/debug/stylescope" "$@"
+test -s "screenshots/$name.png"
 echo "screenshots/$name.png"

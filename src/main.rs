@@ -12,13 +12,7 @@ fn run() -> anyhow::Result<()> {
         Some(Command::Info(a)) => cli::info::run(a),
         Some(Command::Convert(a)) => cli::convert::run(a),
         Some(Command::Bench(a)) => cli::bench::run(a),
-        None => stylescope::gui::run(stylescope::gui::LaunchOptions {
-            network: args.network.clone(),
-            seed: args.seed,
-            trunc: args.trunc,
-            backend: args.backend,
-            state_path: stylescope::gui::state::default_state_path(),
-        }),
+        None => stylescope::gui::run(stylescope::gui::Launch::from_cli(args.network.clone(), args.seed, args.trunc, args.backend)),
     }
 }
 

@@ -6,10 +6,27 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::NoiseParams;
+use crate::model::NoiseMode;
 use crate::model::layers::Trace;
 use crate::model::{invert3, one_hot, Generator, SynthesisOptions};
 use crate::rng::RandomState;
+
+/// Noise settings (StyleGAN2 only; StyleGAN3 has no noise inputs).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NoiseParams {
+    pub mode: NoiseMode,
+    /// Seed of the device RNG for `Random` (`torch.manual_seed`).
+    pub seed: u64,
+    /// Multiplies every layer's learned noise strength.
+    pub gain: f64,
+}
+
+impl Default for NoiseParams {
+    fn default() -> Self {
+        Self { mode: NoiseMode::Const, seed: 0, gain: 1.0 }
+    }
+}
 
 /// The latent-side controls.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -84,21 +101,17 @@ pub fn render(g: &Generator, device: &Device, p: &LatentParams, trace: Option<&m
     render_with(g, device, &w0_seeds(p.x, p.y), p, input_transform(p.translate, p.rotate_turns), trace)
 }
 
-/// [`render`] with explicit blend seeds and forward input transform.
-pub fn render_with(
-    g: &Generator,
-    device: &Device,
-    w0: &[(u32, f64)],
-    p: &LatentParams,
-    input_transform: [[f64; 3]; 3],
-    trace: Option<&mut Trace>,
-) -> Result<Tensor<4>, String> {
+/// The renderer's `w`: per-seed truncated `w` minus `w_avg`, blended by weight, style-mixed, plus
+/// `w_avg` again (`_render_impl` of the official visualizer).
+pub fn compose_w(g: &Generator, device: &Device, w0: &[(u32, f64)], p: &LatentParams) -> Result<Tensor<3>, String> {
     let cfg = &g.config;
     let (z_dim, c_dim, num_ws, w_dim) = (cfg.z_dim(), cfg.c_dim(), cfg.num_ws(), cfg.w_dim());
-    let w_avg: Tensor<3> = g.w_avg().ok_or("the network has no w_avg")?.reshape([1, 1, w_dim]);
+    let w_avg: Tensor<3> = g.w_avg().ok_or("the network has no w_avg (mapping.w_avg is missing)")?.reshape([1, 1, w_dim]);
     let all_ws = |seed: u32| -> Tensor<3> {
         let mut rng = RandomState::new(seed);
+        // z is drawn in float64 and cast to float32, as the visualizer does.
         let z: Vec<f32> = rng.randn(z_dim).into_iter().map(|v| v as f32).collect();
+        // The per-seed class is drawn after z from the same stream.
         let class = match p.class {
             Some(c) => c,
             None if c_dim > 0 => rng.randint(c_dim as u32) as usize,
@@ -124,9 +137,23 @@ pub fn render_with(
             .collect();
         w = Tensor::cat(parts, 1);
     }
-    let w = w + w_avg;
+    Ok(w + w_avg)
+}
+
+/// [`render`] with explicit blend seeds and forward input transform.
+pub fn render_with(
+    g: &Generator,
+    device: &Device,
+    w0: &[(u32, f64)],
+    p: &LatentParams,
+    input_transform: [[f64; 3]; 3],
+    trace: Option<&mut Trace>,
+) -> Result<Tensor<4>, String> {
+    let w = compose_w(g, device, w0, p)?;
+    // The renderer stores the inverse of the user's forward transform in `synthesis.input.transform`.
     let transform = invert3(input_transform).ok_or("the input transform is singular")?;
-    if p.noise.mode == crate::model::NoiseMode::Random {
+    if p.noise.mode == NoiseMode::Random {
+        // `torch.manual_seed(noise_seed)` before synthesis.
         device.seed(p.noise.seed);
     }
     let opts = SynthesisOptions { noise_mode: p.noise.mode, noise_gain: p.noise.gain, transform: Some(transform), ..Default::default() };

@@ -4,76 +4,85 @@
 //! drains the channel (stale requests are dropped, only the newest is rendered), loads or reuses
 //! the model, renders, and sends back a [`RenderEvent`] (a finished frame, a model summary, or an
 //! error), then wakes the GUI. The GUI keeps showing the last good frame meanwhile.
+//!
+//! A failure (bad file, device out of memory, no adapter, even a panic inside the backend) is
+//! turned into a [`RenderEvent::Error`]; the worker keeps the previous model and keeps serving.
 
 pub mod compose;
+pub mod pixels;
+pub mod untransform;
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
 use burn::tensor::Device;
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
-use serde::{Deserialize, Serialize};
 
 use crate::backend::{describe, read_f32, BackendChoice};
 use crate::cli::info::report;
-use crate::model::config::Family;
+
 use crate::model::layers::Trace;
-use crate::model::NoiseMode;
 use crate::source::open_generator;
 use crate::weights::Which;
-pub use compose::{input_transform, w0_seeds, LatentParams};
-
-/// How the selected layer is turned into pixels (the visualizer's "Layers & channels").
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct LayerView {
-    /// `None` = the network output.
-    pub layer: Option<String>,
-    /// Show 3 consecutive channels as RGB (else one channel as grey).
-    pub rgb: bool,
-    pub base_channel: usize,
-    /// Divide each channel by its max |x|.
-    pub normalize: bool,
-    /// Extra gain in dB.
-    pub gain_db: f64,
-}
-
-impl Default for LayerView {
-    fn default() -> Self {
-        Self { layer: None, rgb: true, base_channel: 0, normalize: false, gain_db: 0.0 }
-    }
-}
+pub use crate::model::config::Family;
+pub use crate::model::NoiseMode;
+pub use compose::{input_transform, w0_seeds, LatentParams, NoiseParams};
+pub use pixels::{LayerView, Stats};
 
 /// Everything that determines one rendered frame.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RenderRequest {
+    /// Path or `preset:NAME`.
     pub network: String,
     pub backend: BackendChoice,
     pub latent: LatentParams,
     pub view: LayerView,
+    /// A forward input transform that replaces translate/rotate (scripted views and tests; the
+    /// visualizer's `input_transform` argument).
+    pub input_transform: Option<[[f64; 3]; 3]>,
 }
 
 /// A model as the GUI sees it.
 #[derive(Clone, Debug)]
 pub struct ModelInfo {
+    /// The request's `network` string that loaded it.
+    pub network: String,
     pub origin: String,
     pub family: Family,
+    /// Random weights (a preset), not a trained model.
     pub untrained: bool,
+    pub z_dim: usize,
+    pub w_dim: usize,
     pub num_ws: usize,
     pub c_dim: usize,
     pub resolution: usize,
+    /// `stylescope info`'s text.
     pub summary: String,
+    /// Backend and adapter, e.g. `wgpu (llvmpipe ...)`.
     pub device: String,
-    /// Every traced layer with its `[C, H, W]`.
-    pub layers: Vec<(String, [usize; 3])>,
+    pub backend: BackendChoice,
+    pub load_ms: f64,
 }
 
-/// Statistics of the shown tensor.
-#[derive(Clone, Debug, Default)]
-pub struct Stats {
-    pub mean: f32,
-    pub std: f32,
-    pub max_abs: f32,
+impl ModelInfo {
+    pub fn is_stylegan3(&self) -> bool {
+        self.family == Family::StyleGan3
+    }
+
+    pub fn family_name(&self) -> &'static str {
+        match self.family {
+            Family::StyleGan3 => "StyleGAN3",
+            Family::StyleGan2 => "StyleGAN2",
+        }
+    }
+}
+
+/// A traced layer: name and `[C, H, W]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerInfo {
+    pub name: String,
+    pub shape: [usize; 3],
 }
 
 /// A rendered frame.
@@ -82,47 +91,124 @@ pub struct Frame {
     pub request: RenderRequest,
     pub width: usize,
     pub height: usize,
-    /// RGBA8, row-major.
+    /// RGBA8, row-major: the shown image.
     pub rgba: Arc<Vec<u8>>,
-    pub render_ms: f64,
-    pub stats: Stats,
+    /// The power spectrum beside it (same size), when asked for.
+    pub fft_rgba: Option<Arc<Vec<u8>>>,
+    /// The network output `[C, H, W]` as floats, when the shown tensor is the output (capture
+    /// writes it with the official uint8 rule; tests compare it with the reference).
+    pub output: Option<Arc<Vec<f32>>>,
+    /// Shown layer (`None` = output; also when the asked layer does not exist in this network).
+    pub layer: Option<String>,
     pub channels: usize,
+    pub base_channel: usize,
+    pub shown_channels: usize,
+    pub stats_all: Stats,
+    pub stats_shown: Stats,
+    pub render_ms: f64,
 }
 
 pub enum RenderEvent {
+    /// The worker started loading a network (can take seconds).
+    Loading { network: String },
     Loaded(ModelInfo),
+    /// The traced layers of the loaded model (after its first traced render).
+    Layers(Vec<LayerInfo>),
     Frame(Frame),
-    Error { request: RenderRequest, message: String },
+    Error { request: RenderRequest, message: String, during_load: bool },
+}
+
+/// Capacity of the request queue; the worker drains it, so a few slots are plenty.
+const REQUEST_QUEUE: usize = 4;
+/// Capacity of the event queue (frames waiting for the GUI).
+const EVENT_QUEUE: usize = 8;
+
+/// The window's wgpu handles (eframe's device), offered to the worker so that burn runs on the
+/// same GPU device as egui instead of opening a second one.
+#[derive(Clone, Debug)]
+pub struct SharedGpu {
+    pub instance: wgpu::Instance,
+    pub adapter: wgpu::Adapter,
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+}
+
+/// What became of a request handed to [`RenderHandle::request`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Queued {
+    Sent,
+    /// The queue is full (the worker is busy): send it again on a later frame.
+    Full,
+    /// The render thread has stopped.
+    Stopped,
 }
 
 /// The GUI's end of the worker.
 pub struct RenderHandle {
-    tx: Sender<RenderRequest>,
-    pub events: Receiver<RenderEvent>,
+    /// `None` after [`RenderHandle::shutdown`].
+    tx: Option<Sender<RenderRequest>>,
+    events: Receiver<RenderEvent>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl RenderHandle {
-    /// Starts the thread; `wake` is called after every event (the GUI's `request_repaint`).
+    /// Starts the `render` thread; `wake` is called after every event (the GUI's `request_repaint`).
     pub fn spawn(wake: Box<dyn Fn() + Send>) -> std::io::Result<Self> {
-        let (tx, rx) = bounded::<RenderRequest>(8);
-        let (etx, events) = bounded::<RenderEvent>(8);
-        std::thread::Builder::new().name("render".into()).spawn(move || worker(rx, etx, wake))?;
-        Ok(Self { tx, events })
+        Self::spawn_with(wake, None)
     }
 
-    /// A handle with no worker behind it (when the thread could not start): requests go nowhere.
-    pub fn disconnected() -> Self {
-        let (tx, _) = bounded(1);
-        let (_, events) = bounded(1);
-        Self { tx, events }
+    /// [`Self::spawn`], with the window's wgpu device for the wgpu backend to share.
+    pub fn spawn_with(wake: Box<dyn Fn() + Send>, shared: Option<SharedGpu>) -> std::io::Result<Self> {
+        let (tx, rx) = bounded::<RenderRequest>(REQUEST_QUEUE);
+        let (etx, events) = bounded::<RenderEvent>(EVENT_QUEUE);
+        let thread = std::thread::Builder::new().name("render".into()).spawn(move || worker(rx, etx, wake, shared))?;
+        Ok(Self { tx: Some(tx), events, thread: Some(thread) })
     }
 
-    /// Queues a request; when the queue is full the request is dropped (a newer one follows).
-    pub fn request(&self, req: RenderRequest) -> bool {
-        match self.tx.try_send(req) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
+    /// Stops the worker: closes the request queue and waits up to `timeout` for the thread to
+    /// finish its current frame (a clean exit, before the process tears down GPU drivers).
+    pub fn shutdown(&mut self, timeout: std::time::Duration) {
+        self.tx = None;
+        let Some(thread) = self.thread.take() else { return };
+        let start = Instant::now();
+        while !thread.is_finished() {
+            // Let a worker blocked on a full event queue finish.
+            while self.events.try_recv().is_ok() {}
+            if start.elapsed() > timeout {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
+        let _ = thread.join();
+    }
+
+    /// Queues a request without waiting.
+    pub fn request(&self, req: RenderRequest) -> Queued {
+        let Some(tx) = &self.tx else { return Queued::Stopped };
+        match tx.try_send(req) {
+            Ok(()) => Queued::Sent,
+            Err(TrySendError::Full(_)) => Queued::Full,
+            Err(TrySendError::Disconnected(_)) => Queued::Stopped,
+        }
+    }
+
+}
+
+impl Drop for RenderHandle {
+    fn drop(&mut self) {
+        self.shutdown(std::time::Duration::from_secs(2));
+    }
+}
+
+impl RenderHandle {
+    /// The next event, if any (never blocks).
+    pub fn try_event(&self) -> Option<RenderEvent> {
+        self.events.try_recv().ok()
+    }
+
+    /// Waits up to `timeout` for the next event (tests, scripts).
+    pub fn wait_event(&self, timeout: std::time::Duration) -> Option<RenderEvent> {
+        self.events.recv_timeout(timeout).ok()
     }
 }
 
@@ -131,135 +217,216 @@ struct Loaded {
     backend: BackendChoice,
     device: Device,
     generator: crate::model::Generator,
+    /// Known after the first traced render.
+    layers: Option<Vec<LayerInfo>>,
+    /// Runs on the window's wgpu device.
+    on_shared_device: bool,
 }
 
-fn worker(rx: Receiver<RenderRequest>, tx: Sender<RenderEvent>, wake: Box<dyn Fn() + Send>) {
+/// The burn device of a backend: for wgpu, the window's device when it was offered and burn
+/// accepts it (registered once), else burn's own.
+struct Devices {
+    shared: Option<SharedGpu>,
+    /// The registered shared device, or why it could not be used.
+    shared_device: Option<Result<Device, String>>,
+}
+
+impl Devices {
+    /// The device, a note for the window, and whether it is the shared one.
+    fn get(&mut self, backend: BackendChoice) -> (Device, Option<String>, bool) {
+        if backend != BackendChoice::Wgpu {
+            return (backend.device(), None, false);
+        }
+        let Some(gpu) = &self.shared else { return (backend.device(), None, false) };
+        let registered = self.shared_device.get_or_insert_with(|| {
+            let setup = burn::tensor::wgpu::WgpuSetup {
+                instance: gpu.instance.clone(),
+                adapter: gpu.adapter.clone(),
+                device: gpu.device.clone(),
+                queue: gpu.queue.clone(),
+                backend: gpu.adapter.get_info().backend,
+            };
+            guarded(|| Device::wgpu_options().setup(setup).init().map_err(|e| e.to_string()))
+        });
+        match registered {
+            Ok(d) => (d.clone(), Some("sharing the window's wgpu device".to_string()), true),
+            Err(e) => (backend.device(), Some(format!("own wgpu device (the window's could not be shared: {e})")), false),
+        }
+    }
+}
+
+fn worker(rx: Receiver<RenderRequest>, tx: Sender<RenderEvent>, wake: Box<dyn Fn() + Send>, shared: Option<SharedGpu>) {
     let mut loaded: Option<Loaded> = None;
+    let mut devices = Devices { shared, shared_device: None };
+    let send = |event: RenderEvent| -> bool {
+        let ok = tx.send(event).is_ok();
+        wake();
+        ok
+    };
     while let Ok(mut req) = rx.recv() {
         // Only the newest request matters.
         while let Ok(newer) = rx.try_recv() {
             req = newer;
         }
-        let event = match render_one(&mut loaded, &req, &tx, &wake) {
-            Ok(frame) => RenderEvent::Frame(frame),
-            Err(message) => RenderEvent::Error { request: req, message },
-        };
-        if tx.send(event).is_err() {
-            return;
+        // A second attempt only when the first frame on the window's shared device failed.
+        for _attempt in 0..2 {
+            let needs_load = !matches!(&loaded, Some(l) if l.network == req.network && l.backend == req.backend);
+            if needs_load {
+                if !send(RenderEvent::Loading { network: req.network.clone() }) {
+                    return;
+                }
+                match guarded(|| load(&req, &mut devices)) {
+                    Ok((l, info)) => {
+                        // Free the old model before the next render.
+                        loaded = Some(l);
+                        if !send(RenderEvent::Loaded(info)) {
+                            return;
+                        }
+                    }
+                    Err(message) => {
+                        // Keep the previous model: the GUI goes back to it.
+                        if !send(RenderEvent::Error { request: req.clone(), message, during_load: true }) {
+                            return;
+                        }
+                        break;
+                    }
+                }
+            }
+            let Some(l) = loaded.as_mut() else { break };
+            let first_frame = l.layers.is_none();
+            let result = guarded(|| render_one(l, &req));
+            if let (Err(message), true, true) = (&result, first_frame, l.on_shared_device) {
+                // The window's device lacks something burn needs: use burn's own device.
+                devices.shared_device = Some(Err(message.clone()));
+                loaded = None;
+                continue;
+            }
+            if first_frame {
+                if let Some(layers) = &l.layers {
+                    if !send(RenderEvent::Layers(layers.clone())) {
+                        return;
+                    }
+                }
+            }
+            let event = match result {
+                Ok(frame) => RenderEvent::Frame(frame),
+                Err(message) => RenderEvent::Error { request: req.clone(), message, during_load: false },
+            };
+            if !send(event) {
+                return;
+            }
+            break;
         }
-        wake();
     }
 }
 
-fn render_one(loaded: &mut Option<Loaded>, req: &RenderRequest, tx: &Sender<RenderEvent>, wake: &dyn Fn()) -> Result<Frame, String> {
-    let stale = !matches!(loaded, Some(l) if l.network == req.network && l.backend == req.backend);
-    if stale {
-        *loaded = None;
-        let device = req.backend.device();
-        let opened = open_generator(&req.network, Which::GEma, &device).map_err(|e| e.to_string())?;
-        let g = &opened.generator;
-        let info = ModelInfo {
-            origin: opened.origin.clone(),
-            family: g.family(),
-            untrained: opened.untrained,
-            num_ws: g.config.num_ws(),
-            c_dim: g.config.c_dim(),
-            resolution: g.config.img_resolution(),
-            summary: report(&opened),
-            device: describe(req.backend, &device),
-            layers: Vec::new(),
-        };
-        let mut info = info;
-        info.layers = layer_shapes(&opened.generator, &device, &req.latent)?;
-        let _ = tx.send(RenderEvent::Loaded(info));
-        wake();
-        *loaded = Some(Loaded { network: req.network.clone(), backend: req.backend, device, generator: opened.generator });
+/// Runs `f`, turning a panic inside burn or wgpu into an error message.
+fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let text = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(format!("the backend failed: {}", text.lines().take(3).collect::<Vec<_>>().join(" ")))
+        }
     }
-    let l = loaded.as_ref().ok_or("no model")?;
+}
+
+fn load(req: &RenderRequest, devices: &mut Devices) -> Result<(Loaded, ModelInfo), String> {
     let start = Instant::now();
+    let (device, device_note, on_shared_device) = devices.get(req.backend);
+    let opened = open_generator(&req.network, Which::GEma, &device).map_err(|e| e.to_string())?;
+    let g = &opened.generator;
+    let cfg = &g.config;
+    let info = ModelInfo {
+        network: req.network.clone(),
+        origin: opened.origin.clone(),
+        family: g.family(),
+        untrained: opened.untrained,
+        z_dim: cfg.z_dim(),
+        w_dim: cfg.w_dim(),
+        num_ws: cfg.num_ws(),
+        c_dim: cfg.c_dim(),
+        resolution: cfg.img_resolution(),
+        summary: report(&opened),
+        device: match device_note {
+            Some(note) => format!("{}, {note}", describe(req.backend, &device)),
+            None => describe(req.backend, &device),
+        },
+        backend: req.backend,
+        load_ms: start.elapsed().as_secs_f64() * 1000.0,
+    };
+    let loaded = Loaded { network: req.network.clone(), backend: req.backend, device, generator: opened.generator, layers: None, on_shared_device };
+    Ok((loaded, info))
+}
+
+fn render_one(l: &mut Loaded, req: &RenderRequest) -> Result<Frame, String> {
+    let start = Instant::now();
+    let p = &req.latent;
+    let known = |layers: &Option<Vec<LayerInfo>>, name: &str| layers.as_ref().is_none_or(|ls| ls.iter().any(|x| x.name == name));
+    // An unknown layer (e.g. left over from another model) shows the output instead.
+    let layer = req.view.layer.clone().filter(|n| known(&l.layers, n));
+    let want_trace = layer.is_some() || l.layers.is_none();
     let mut trace = Trace::default();
-    let want_trace = req.view.layer.is_some();
-    let img = compose::render(&l.generator, &l.device, &req.latent, if want_trace { Some(&mut trace) } else { None })?;
-    let tensor = match &req.view.layer {
-        Some(name) => trace.get(name).cloned().ok_or_else(|| format!("layer '{name}' is not part of this network"))?,
+    let forward = req.input_transform.unwrap_or_else(|| input_transform(p.translate, p.rotate_turns));
+    let img = compose::render_with(&l.generator, &l.device, &w0_seeds(p.x, p.y), p, forward, want_trace.then_some(&mut trace))?;
+    if l.layers.is_none() {
+        l.layers = Some(
+            trace
+                .entries
+                .iter()
+                // 2-D affine outputs are recorded as [N, C, 1, 1]; the inspector lists layer
+                // images only, without StyleGAN3's pre-activation `.conv` intermediates.
+                .filter(|(n, t)| t.dims()[2] > 1 && !n.ends_with(".conv") && !n.ends_with(".affine"))
+                .map(|(n, t)| {
+                    let [_, c, h, w] = t.dims();
+                    LayerInfo { name: n.clone(), shape: [c, h, w] }
+                })
+                .collect(),
+        );
+    }
+    let layer = layer.filter(|n| known(&l.layers, n));
+    let tensor = match &layer {
+        Some(name) => trace.get(name).cloned().ok_or_else(|| format!("layer '{name}' was not recorded"))?,
         None => img,
     };
+    drop(trace);
     let [_, c, h, w] = tensor.dims();
     let data = read_f32(tensor.narrow(0, 0, 1)).map_err(|e| e.to_string())?;
-    let (rgba, stats) = to_rgba(&data, c, h, w, &req.view);
+    let (base, n) = pixels::select_channels(c, &req.view);
+    let untransform = req.view.untransform && l.generator.family() == Family::StyleGan3;
+    // Untransform: resample the shown channels back through `synthesis.input.transform` (the
+    // inverse of the forward transform), as the visualizer does. Only the shown channels, so
+    // wide inner layers stay interactive; the statistics then describe those channels.
+    let (data, c_eff, view) = if untransform {
+        let buffer = crate::model::invert3(forward).ok_or("the input transform is singular")?;
+        let sub = &data[base * h * w..(base + n) * h * w];
+        let out = untransform::apply_affine(sub, n, h, w, buffer).ok_or("the input transform is singular")?;
+        (out, n, LayerView { base_channel: 0, ..req.view.clone() })
+    } else {
+        (data, c, req.view.clone())
+    };
+    let shown = pixels::to_rgba(&data, c_eff, h, w, &view);
+    let fft_rgba = view.fft.then(|| {
+        let channels = if view.fft_all_channels { 0..c_eff } else { shown.base_channel..shown.base_channel + shown.shown_channels };
+        Arc::new(pixels::spectrum_rgba(&data, channels, h, w, view.fft_range_db, view.fft_beta))
+    });
     Ok(Frame {
         request: req.clone(),
         width: w,
         height: h,
-        rgba: Arc::new(rgba),
-        render_ms: start.elapsed().as_secs_f64() * 1000.0,
-        stats,
+        rgba: Arc::new(shown.rgba),
+        fft_rgba,
+        output: layer.is_none().then(|| Arc::new(data)),
+        layer,
         channels: c,
+        base_channel: base,
+        shown_channels: n,
+        stats_all: shown.stats_all,
+        stats_shown: shown.stats_shown,
+        render_ms: start.elapsed().as_secs_f64() * 1000.0,
     })
-}
-
-/// Shapes of every traced layer (one pass at load time).
-fn layer_shapes(g: &crate::model::Generator, device: &Device, latent: &LatentParams) -> Result<Vec<(String, [usize; 3])>, String> {
-    let mut trace = Trace::default();
-    compose::render(g, device, latent, Some(&mut trace))?;
-    Ok(trace
-        .entries
-        .iter()
-        .filter(|(_, t)| t.dims()[2] > 1)
-        .map(|(n, t)| {
-            let [_, c, h, w] = t.dims();
-            (n.clone(), [c, h, w])
-        })
-        .collect())
-}
-
-/// The visualizer's conversion of selected channels to pixels, with statistics.
-pub fn to_rgba(data: &[f32], c: usize, h: usize, w: usize, view: &LayerView) -> (Vec<u8>, Stats) {
-    let plane = h * w;
-    let base = view.base_channel.min(c.saturating_sub(1));
-    let picked: Vec<usize> = if view.rgb && c >= 3 {
-        (0..3).map(|i| (base + i).min(c - 1)).collect()
-    } else {
-        vec![base]
-    };
-    let gain = 10f32.powf(view.gain_db as f32 / 20.0);
-    let mut scales = Vec::new();
-    for &ch in &picked {
-        let s = if view.normalize {
-            let m = data[ch * plane..(ch + 1) * plane].iter().fold(0f32, |m, v| m.max(v.abs()));
-            if m > 0.0 { 1.0 / m } else { 1.0 }
-        } else {
-            1.0
-        };
-        scales.push(s * gain);
-    }
-    let mut rgba = vec![255u8; plane * 4];
-    for p in 0..plane {
-        for k in 0..3 {
-            let idx = if picked.len() == 3 { k } else { 0 };
-            let v = data[picked[idx] * plane + p] * scales[idx];
-            rgba[p * 4 + k] = (v * 127.5 + 128.0).clamp(0.0, 255.0) as u8;
-        }
-    }
-    let sel: Vec<f32> = picked.iter().flat_map(|&ch| data[ch * plane..(ch + 1) * plane].iter().copied()).collect();
-    let n = sel.len().max(1) as f32;
-    let mean = sel.iter().sum::<f32>() / n;
-    let std = (sel.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n).sqrt();
-    let max_abs = sel.iter().fold(0f32, |m, v| m.max(v.abs()));
-    (rgba, Stats { mean, std, max_abs })
-}
-
-/// Noise settings sent with a request (StyleGAN2 only).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct NoiseParams {
-    pub mode: NoiseMode,
-    pub seed: u64,
-    pub gain: f64,
-}
-
-impl Default for NoiseParams {
-    fn default() -> Self {
-        Self { mode: NoiseMode::Const, seed: 0, gain: 1.0 }
-    }
 }
