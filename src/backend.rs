@@ -49,7 +49,11 @@ pub fn read_f32<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<f32>, 
     let data = t.try_into_data().map_err(|e| {
         // The error text is a chain of causes; the last lines name the root cause.
         let text = e.to_string();
-        let causes: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("Caused by")).collect();
+        let causes: Vec<&str> = text
+            .lines()
+            .map(|l| l.trim().trim_end_matches(':'))
+            .filter(|l| !l.is_empty() && !l.starts_with("Caused by") && !l.starts_with("Asked at") && !l.contains("backtrace"))
+            .collect();
         fail(causes.iter().rev().take(2).rev().copied().collect::<Vec<_>>().join(": "))
     })?;
     data.convert::<f32>().try_to_vec().map_err(|e| fail(format!("{e:?}")))
