@@ -83,8 +83,8 @@ pub fn probe_adapters() -> AdapterProbe {
     probe
 }
 
-/// Runs a future that is ready at once on native wgpu (adapter enumeration) to completion.
-fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+/// Runs a future that native wgpu resolves at once (adapter and device requests) to completion.
+pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
     let mut fut = std::pin::pin!(fut);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     loop {

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use stylescope::backend::block_on;
 use stylescope::backend::BackendChoice;
 use stylescope::render::{compose, LatentParams, LayerView, Queued, RenderEvent, RenderHandle, RenderRequest};
 
@@ -138,17 +139,6 @@ fn worker_reports_a_bad_file_and_keeps_serving() {
     }
 }
 
-/// Polls a future that native wgpu resolves at once (adapter / device requests).
-fn block_on<F: std::future::Future>(fut: F) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
 
 /// The wgpu backend on a device the caller owns (as the window offers eframe's): the worker
 /// registers it with burn and renders `viz/img` on it (lavapipe in CI: one 64x64 frame).
