@@ -241,7 +241,7 @@ impl SynthesisLayer {
             return x;
         }
         if kernels == KernelChoice::Auto {
-            let fd = self.host_filters.1.clone().map(|k| if spec.down_radial { Taps::Full { n: spec.down_taps, k } } else { Taps::Separable(k) });
+            let fd = self.down_taps();
             let fused = crate::kernels::wgpu::filtered_lrelu_wgpu(
                 x.clone(),
                 self.host_filters.0.as_deref(),
@@ -296,6 +296,12 @@ impl SynthesisLayer {
 const MAX_BUFFER_ELEMS: usize = 1 << 24;
 
 impl SynthesisLayer {
+    /// The host copy of the down filter for the fast kernels: 2-D for radial, else separable.
+    fn down_taps(&self) -> Option<Taps> {
+        let spec = &self.spec;
+        self.host_filters.1.clone().map(|k| if spec.down_radial { Taps::Full { n: spec.down_taps, k } } else { Taps::Separable(k) })
+    }
+
     /// `filtered_lrelu` through the CPU kernel (forward only).
     fn filtered_lrelu_cpu(&self, x: Tensor<4>, gain: f64, slope: f64) -> Tensor<4> {
         let spec = &self.spec;
@@ -309,7 +315,7 @@ impl SynthesisLayer {
             slope: slope as f32,
             clamp: self.conv_clamp.map(|v| v as f32),
             fu: self.host_filters.0.clone(),
-            fd: self.host_filters.1.clone().map(|k| if spec.down_radial { Taps::Full { n: spec.down_taps, k } } else { Taps::Separable(k) }),
+            fd: self.down_taps(),
         };
         let data: Vec<f32> = x.into_data().convert::<f32>().try_to_vec().unwrap_or_default();
         let bias: Vec<f32> = self.bias.val().into_data().convert::<f32>().try_to_vec().unwrap_or_default();
