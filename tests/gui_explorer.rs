@@ -43,7 +43,7 @@ fn step_until(h: &mut Harness<'static, ExplorerApp>, what: &str, done: impl Fn(&
 fn settled_pixels(h: &mut Harness<'static, ExplorerApp>, what: &str) -> Arc<Vec<u8>> {
     h.step();
     step_until(h, what, |a| a.frame().is_some() && !a.is_busy());
-    h.state().frame().map(|f| f.rgba.clone()).unwrap()
+    h.state().frame().map(|f| f.rgba.get().unwrap()).unwrap()
 }
 
 fn differs(a: &[u8], b: &[u8]) -> bool {
@@ -174,10 +174,10 @@ fn copy_as_command_reproduces_the_image() {
     let Some(stylescope::cli::Command::Gen(args)) = cli.command else { panic!("not a gen command: {cmd}") };
     stylescope::cli::gen::run(&args).unwrap();
     let png = image::open(outdir.join("seed0003.png")).unwrap().to_rgb8();
-    let ours = stylescope::export::quantize_chw(frame.output.as_ref().unwrap(), 3, 64, 64);
+    let ours = stylescope::export::quantize_chw(&frame.output.as_ref().unwrap().get().unwrap(), 3, 64, 64);
     assert_eq!(png.as_raw(), &ours, "`{cmd}` wrote a different image");
     // The window's own pixels use the same conversion.
-    let shown: Vec<u8> = frame.rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+    let shown: Vec<u8> = frame.rgba.get().unwrap().chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
     assert_eq!(shown, ours);
 }
 
@@ -228,5 +228,5 @@ fn save_image_writes_numbered_full_resolution_pngs() {
     assert!(dir.join("00002.png").is_file());
     let frame = h.state().frame().unwrap();
     assert_eq!((first.width(), first.height()), (64, 64));
-    assert_eq!(first.as_raw(), &stylescope::export::quantize_chw(frame.output.as_ref().unwrap(), 3, 64, 64));
+    assert_eq!(first.as_raw(), &stylescope::export::quantize_chw(&frame.output.as_ref().unwrap().get().unwrap(), 3, 64, 64));
 }

@@ -67,7 +67,7 @@ fn render_through_worker(req: RenderRequest) -> Vec<f32> {
     assert_eq!(worker.request(req), Queued::Sent);
     loop {
         match worker.wait_event(Duration::from_secs(300)).expect("the worker answered nothing in 300 s") {
-            RenderEvent::Frame(f) => return f.output.expect("output floats").to_vec(),
+            RenderEvent::Frame(f) => return f.output.expect("output floats").get().unwrap().to_vec(),
             RenderEvent::Error { message, .. } => panic!("render failed: {message}"),
             _ => {}
         }
@@ -153,23 +153,104 @@ fn worker_renders_on_a_shared_wgpu_device() {
     let features = adapter.features().difference(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS | wgpu::Features::all_experimental_mask());
     let desc = wgpu::DeviceDescriptor { required_limits: adapter.limits(), required_features: features, ..Default::default() };
     let (device, queue) = block_on(adapter.request_device(&desc)).unwrap();
-    let shared = stylescope::render::SharedGpu { instance, adapter, device, queue };
+    let shared = stylescope::render::SharedGpu { instance, adapter, device: device.clone(), queue: queue.clone() };
     let (mut req, _) = viz_request("sg3t_64");
     req.backend = BackendChoice::Wgpu;
     let worker = RenderHandle::spawn_with(Box::new(|| ()), Some(shared)).unwrap();
-    assert_eq!(worker.request(req), Queued::Sent);
-    loop {
-        match worker.wait_event(Duration::from_secs(300)).expect("no answer in 300 s") {
-            RenderEvent::Loaded(info) => assert!(info.device.contains("sharing"), "{}", info.device),
-            RenderEvent::Frame(f) => {
-                let err = max_abs(&f.output.unwrap(), &expected("sg3t_64", "viz/img"));
-                assert!(err <= 1e-3, "viz/img on the shared wgpu device: max abs error {err:e}");
-                break;
+    // The output, then one grey channel of an inner layer with normalisation and gain.
+    let mut layer_req = req.clone();
+    layer_req.view = LayerView { layer: Some("L5_52_16".into()), rgb: false, base_channel: 5, normalize: true, gain_db: 6.0, ..LayerView::default() };
+    let mut frames = Vec::new();
+    for r in [req, layer_req] {
+        assert_eq!(worker.request(r), Queued::Sent);
+        loop {
+            match worker.wait_event(Duration::from_secs(300)).expect("no answer in 300 s") {
+                RenderEvent::Loaded(info) => assert!(info.device.contains("sharing"), "{}", info.device),
+                RenderEvent::Frame(f) => {
+                    frames.push(f);
+                    break;
+                }
+                RenderEvent::Error { message, .. } => panic!("{message}"),
+                _ => {}
             }
-            RenderEvent::Error { message, .. } => panic!("{message}"),
-            _ => {}
         }
     }
+    let out = frames[0].output.as_ref().unwrap().get().unwrap();
+    let err = max_abs(&out, &expected("sg3t_64", "viz/img"));
+    assert!(err <= 1e-3, "viz/img on the shared wgpu device: max abs error {err:e}");
+    for f in &frames {
+        // The frame stayed on the GPU: copy it into a texture there, as the window does, and
+        // compare with the host conversion of the same floats.
+        let gpu = f.gpu.as_ref().expect("the frame should stay on the shared GPU");
+        assert!(!f.rgba.is_on_host(), "pixels were read back without being asked for");
+        let on_texture = texture_roundtrip(&device, &queue, gpu);
+        assert_eq!(on_texture, *f.rgba.get().unwrap(), "texture and buffer read-back differ");
+        let want: Vec<u8> = match &f.layer {
+            None => stylescope::render::pixels::to_rgba(&out, 3, 64, 64, &f.request.view).rgba,
+            Some(_) => {
+                // The same request through the CPU backend (host conversion of its floats).
+                let mut cpu = f.request.clone();
+                cpu.backend = BackendChoice::Cpu;
+                let w = RenderHandle::spawn(Box::new(|| ())).unwrap();
+                assert_eq!(w.request(cpu), Queued::Sent);
+                loop {
+                    match w.wait_event(Duration::from_secs(300)).expect("no answer from the CPU worker") {
+                        RenderEvent::Frame(c) => {
+                            assert_close_stats(&c.stats_all, &f.stats_all);
+                            assert_close_stats(&c.stats_shown, &f.stats_shown);
+                            break c.rgba.get().unwrap().to_vec();
+                        }
+                        RenderEvent::Error { message, .. } => panic!("{message}"),
+                        _ => {}
+                    }
+                }
+            }
+        };
+        let off = on_texture.iter().zip(&want).filter(|(a, b)| a.abs_diff(**b) > 1).count();
+        assert_eq!(off, 0, "{:?}: GPU pixels differ from the host conversion by more than 1", f.layer);
+    }
+}
+
+fn assert_close_stats(a: &stylescope::render::Stats, b: &stylescope::render::Stats) {
+    for (x, y) in [(a.mean, b.mean), (a.std, b.std), (a.max_abs, b.max_abs)] {
+        assert!((x - y).abs() <= 1e-3 * (1.0 + x.abs()), "stats differ: {a:?} vs {b:?}");
+    }
+}
+
+/// Copies a packed frame into a new `Rgba8Unorm` texture on `device` and reads the texture back.
+fn texture_roundtrip(device: &wgpu::Device, queue: &wgpu::Queue, gpu: &stylescope::render::PackedRgba8) -> Vec<u8> {
+    let (w, h) = (gpu.width as u32, gpu.height as u32);
+    let size = wgpu::Extent3d { width: w, height: h, depth_or_array_layers: 1 };
+    let texture = device.create_texture(&wgpu::TextureDescriptor {
+        label: None,
+        size,
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba8Unorm,
+        usage: wgpu::TextureUsages::COPY_DST | wgpu::TextureUsages::COPY_SRC | wgpu::TextureUsages::TEXTURE_BINDING,
+        view_formats: &[],
+    });
+    let pitch = (w * 4).div_ceil(256) * 256;
+    let staging = device.create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: (pitch * h) as u64,
+        usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
+        mapped_at_creation: false,
+    });
+    let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+    gpu.copy_to_texture(&mut encoder, &texture);
+    encoder.copy_texture_to_buffer(
+        texture.as_image_copy(),
+        wgpu::TexelCopyBufferInfo { buffer: &staging, layout: wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(pitch), rows_per_image: Some(h) } },
+        size,
+    );
+    queue.submit([encoder.finish()]);
+    let slice = staging.slice(..);
+    slice.map_async(wgpu::MapMode::Read, |r| r.unwrap());
+    device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
+    let data = slice.get_mapped_range().unwrap();
+    data.chunks(pitch as usize).flat_map(|r| r[..(w * 4) as usize].to_vec()).collect()
 }
 
 /// "Untransform" re-aligns a rotated StyleGAN3-R output with the unrotated one (away from the

@@ -89,3 +89,51 @@ fn cpu_conv2d_matches_burn_conv2d() {
         assert!(err < 1e-4, "conv {i}->{o} {h} k{k}: {err:e}");
     }
 }
+
+/// Winograd F(4x4, 3x3) against the direct GEMM convolution: sizes that are and are not
+/// multiples of the 4x4 tile, padding 0..2, the channel counts of real layers.
+#[test]
+fn winograd_conv3x3_matches_direct() {
+    use stylescope::kernels::cpu::conv2d_direct;
+    use stylescope::kernels::winograd::conv3x3;
+    let device = Device::flex();
+    device.seed(5);
+    for (i, o, h, w, pad) in [(16, 16, 9, 10, 2), (3, 5, 4, 4, 0), (32, 24, 36, 36, 2), (20, 40, 17, 23, 1), (64, 16, 3, 7, 2), (8, 8, 1, 1, 2)] {
+        // Activations of StyleGAN3's size (up to ~256 before the clamp) and unit-variance weights.
+        let x = Tensor::<1>::random([i * h * w], Distribution::Normal(0.0, 30.0), &device);
+        let wt = Tensor::<1>::random([o * i * 9], Distribution::Normal(0.0, 1.0), &device);
+        let xs: Vec<f32> = x.into_data().try_to_vec().unwrap();
+        let ws: Vec<f32> = wt.into_data().try_to_vec().unwrap();
+        let (want, ho, wo) = conv2d_direct(&xs, i, h, w, &ws, o, 3, pad);
+        let (got, gho, gwo) = conv3x3(&xs, i, h, w, &ws, o, pad);
+        assert_eq!((gho, gwo), (ho, wo));
+        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1.0);
+        let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max) / scale;
+        // Its transforms amplify fp32 rounding (~5e-6 of the output range at 32 channels, vs
+        // ~1e-7 direct); the networks' parity (1e-4 on images) holds through it.
+        assert!(err < 2e-5, "winograd {i}->{o} {h}x{w} pad {pad}: rel. error {err:e}");
+    }
+}
+
+/// The stored 4x4 `resample_filter` of StyleGAN2 and the discriminator is recognised as the outer
+/// product of its 1-D taps (so the kernels filter separably); anything else stays 2-D.
+#[test]
+fn resample_filters_split_into_separable_taps_only_when_exact() {
+    use stylescope::kernels::separable_taps;
+    let k = [1.0f32, 3.0, 3.0, 1.0];
+    let outer: Vec<f32> = k.iter().flat_map(|a| k.iter().map(move |b| a * b / 64.0)).collect();
+    match separable_taps(&outer, 4) {
+        Some(Taps::Separable(t)) => {
+            for (got, want) in t.iter().zip([0.125f32, 0.375, 0.375, 0.125]) {
+                assert!((got - want).abs() < 1e-7, "{t:?}");
+            }
+        }
+        other => panic!("not split: {other:?}"),
+    }
+    let mut skewed = outer.clone();
+    skewed[5] += 0.01;
+    assert!(separable_taps(&skewed, 4).is_none());
+    let asym: Vec<f32> = [1.0f32, 2.0].iter().flat_map(|a| [1.0f32, 3.0].iter().map(move |b| a * b)).collect();
+    assert!(separable_taps(&asym, 2).is_none(), "row and column taps differ");
+    assert!(separable_taps(&[0.0; 4], 2).is_none());
+}

@@ -26,3 +26,23 @@ fn fixture_networks_match_on_wgpu() {
         assert_close(g.synthesis(ws, &opts, None), &exp, "img/seed42/psi0.5/const", 1e-4);
     }
 }
+
+/// The discriminator on wgpu: its blur and down-sampling go through `upfirdn2d.wgsl`.
+#[test]
+fn discriminator_logits_match_on_wgpu() {
+    use stylescope::model::discriminator::Discriminator;
+    use stylescope::weights::NetworkFile;
+    let device = BackendChoice::Wgpu.device();
+    let name = "sg2_64";
+    let exp = expected(name);
+    let file = NetworkFile::read(&fixtures().join(format!("{name}.pkl")), Which::D).unwrap();
+    let cfg = file.discriminator_config().unwrap();
+    let mut w = file.into_weights();
+    let d = Discriminator::load(&cfg, &mut w, &device).unwrap();
+    let (shape, input) = get(&exp, "D/input");
+    let input = Tensor::<4>::from_data(
+        TensorData::new(input.iter().map(|v| *v as f32).collect::<Vec<_>>(), [shape[0], shape[1], shape[2], shape[3]]),
+        &device,
+    );
+    assert_close(d.forward(input, None), &exp, "D/logits_batch4", 1e-4);
+}

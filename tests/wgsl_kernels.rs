@@ -172,9 +172,101 @@ fn wgsl_kernels_decline_other_backends() {
     let x = Tensor::<4>::zeros([1, 1, 4, 4], &cpu);
     assert!(upfirdn2d_wgpu(x.clone(), None, 1, 1, [0; 4], 1.0).is_none());
     assert!(filtered_lrelu_wgpu(x, None, None, None, 1, 1, [0; 4], 1.0, 0.2, None).is_none());
-    let ad = wgpu().autodiff();
-    let x = Tensor::<4>::zeros([1, 1, 4, 4], &ad);
+    // The CPU backend under autodiff neither.
+    let x = Tensor::<4>::zeros([1, 1, 4, 4], &cpu.autodiff());
     assert!(upfirdn2d_wgpu(x, None, 1, 1, [0; 4], 1.0).is_none());
+}
+
+/// `loss = Σ op(x) · r` for a fixed random `r`; returns the gradients of `x` and of `bias`.
+fn grads_of(op: &dyn Fn(Tensor<4>, Tensor<1>) -> Tensor<4>, x: &Tensor<4>, b: &Tensor<1>, device: &Device, seed: u64) -> (Vec<f32>, Vec<f32>) {
+    let x = copy_to(x, device).require_grad();
+    let b = copy_to(b, device).require_grad();
+    let y = op(x.clone(), b.clone());
+    let cpu = Device::flex();
+    cpu.seed(seed);
+    let r = Tensor::<4>::random(y.dims(), Distribution::Normal(0.0, 1.0), &cpu);
+    let grads = (y * copy_to(&r, device)).sum().backward();
+    (to_vec(x.grad(&grads).expect("no gradient for x")), b.grad(&grads).map(to_vec).unwrap_or_default())
+}
+
+/// Max abs difference relative to the reference's largest value (which must not vanish: a zero
+/// gradient would compare equal to anything).
+fn rel_err(a: &[f32], b: &[f32]) -> f64 {
+    let scale = b.iter().fold(0f64, |m, v| m.max(v.abs() as f64));
+    assert!(scale > 1e-3, "the reference gradient is (nearly) zero");
+    max_abs_diff(a, b) / scale
+}
+
+/// The kernels under burn's Autodiff on wgpu: their backward (the transposed kernels) gives the
+/// reference's gradients (reference under autodiff on the CPU backend).
+#[test]
+fn wgsl_upfirdn2d_gradients_match_reference() {
+    let (cpu, gpu) = (Device::flex().autodiff(), wgpu().autodiff());
+    let f4 = FirHost::Separable(vec![1.0 / 8.0, 3.0 / 8.0, 3.0 / 8.0, 1.0 / 8.0]);
+    let radial = FirHost::Full { n: 3, k: vec![0.0, 0.1, 0.05, 0.1, 0.4, 0.1, 0.02, 0.1, 0.03] };
+    let cases: Vec<(&str, Option<&FirHost>, usize, usize, usize, [i64; 4], f32)> = vec![
+        ("upsample2d x2", Some(&f4), 8, 2, 1, [2, 1, 2, 1], 4.0),
+        ("D blur", Some(&f4), 16, 1, 1, [2, 2, 2, 2], 1.0),
+        ("D down x2 (odd)", Some(&f4), 15, 1, 2, [1, 1, 1, 1], 1.0),
+        ("full 2-D, up 2 down 3, crop", Some(&radial), 12, 2, 3, [-1, 2, 3, -2], 2.0),
+        ("identity, up 3, pad", None, 7, 3, 1, [1, 0, 2, 3], 9.0),
+    ];
+    for (i, (what, f, size, up, down, padding, gain)) in cases.into_iter().enumerate() {
+        let plain = Device::flex();
+        plain.seed(300 + i as u64);
+        let x = Tensor::<4>::random([2, 2, size, size + 1], Distribution::Normal(0.0, 1.0), &plain);
+        let b = Tensor::<1>::zeros([2], &plain);
+        let fir_cpu = f.map(|f| fir(f, &cpu));
+        let reference = |x: Tensor<4>, _b: Tensor<1>| upfirdn2d(x, fir_cpu.as_ref(), up, down, padding, false, gain as f64);
+        let kernel = |x: Tensor<4>, _b: Tensor<1>| upfirdn2d_wgpu(x, f, up, down, padding, gain).expect("declined an autodiff wgpu tensor");
+        let (want, _) = grads_of(&reference, &x, &b, &cpu, 900 + i as u64);
+        let (got, _) = grads_of(&kernel, &x, &b, &gpu, 900 + i as u64);
+        let err = rel_err(&got, &want);
+        println!("{what}: gradient rel. error {err:e}");
+        assert!(err <= 1e-5, "{what}: gradient rel. error {err:e}");
+    }
+}
+
+#[test]
+fn wgsl_filtered_lrelu_gradients_match_reference() {
+    let (cpu, gpu) = (Device::flex().autodiff(), wgpu().autodiff());
+    for name in ["stylegan3-t-256", "stylegan3-r-256"] {
+        let GeneratorConfig::StyleGan3(cfg) = preset(name).unwrap() else { panic!() };
+        let layers = cfg.layers();
+        // The first layer, one in the middle (a different up/down schedule), the last feature
+        // layer, ToRGB.
+        let picks = [0, layers.len() / 2, layers.len() - 2, layers.len() - 1];
+        for &i in &picks {
+            let spec = &layers[i];
+            let plain = Device::flex();
+            plain.seed(500 + i as u64);
+            let in_size = spec.in_size + spec.conv_kernel - 1;
+            let x = Tensor::<4>::random([2, 2, in_size, in_size], Distribution::Normal(0.0, 3.0), &plain);
+            let b = Tensor::<1>::random([2], Distribution::Normal(0.0, 0.3), &plain);
+            let fu = design_lowpass_filter(spec.up_taps, spec.in_cutoff, 2.0 * spec.in_half_width, spec.tmp_sampling_rate, false).map(host);
+            let fd = design_lowpass_filter(spec.down_taps, spec.out_cutoff, 2.0 * spec.out_half_width, spec.tmp_sampling_rate, spec.down_radial).map(host);
+            let (gain, slope) = if spec.is_torgb { (1.0, 1.0) } else { (std::f64::consts::SQRT_2, 0.2) };
+            // A low clamp, so its zero gradient is exercised too.
+            let clamp = 3.0;
+            let (fu_cpu, fd_cpu) = (fu.as_ref().map(|f| fir(f, &cpu)), fd.as_ref().map(|f| fir(f, &cpu)));
+            let reference = |x: Tensor<4>, b: Tensor<1>| {
+                filtered_lrelu(x, fu_cpu.as_ref(), fd_cpu.as_ref(), Some(b), spec.up_factor, spec.down_factor, spec.padding, gain, slope, Some(clamp))
+            };
+            let fu_taps = fu.as_ref().map(|f| match f {
+                FirHost::Separable(v) => v.as_slice(),
+                FirHost::Full { .. } => panic!("the up filter is always separable"),
+            });
+            let kernel = |x: Tensor<4>, b: Tensor<1>| {
+                filtered_lrelu_wgpu(x, fu_taps, fd.as_ref(), Some(b), spec.up_factor, spec.down_factor, spec.padding, gain as f32, slope as f32, Some(clamp as f32))
+                    .expect("declined an autodiff wgpu tensor")
+            };
+            let (want_x, want_b) = grads_of(&reference, &x, &b, &cpu, 700 + i as u64);
+            let (got_x, got_b) = grads_of(&kernel, &x, &b, &gpu, 700 + i as u64);
+            let (ex, eb) = (rel_err(&got_x, &want_x), rel_err(&got_b, &want_b));
+            println!("{name} {}: gradient rel. error x {ex:e}, bias {eb:e}", spec.name);
+            assert!(ex <= 1e-4 && eb <= 1e-4, "{name} {}: gradient rel. error x {ex:e}, bias {eb:e}", spec.name);
+        }
+    }
 }
 
 #[test]

@@ -84,9 +84,10 @@ pub fn next_capture_path(dir: &Path) -> Result<PathBuf, String> {
 fn save_image(app: &ExplorerApp) -> Result<PathBuf, String> {
     let f = app.frame.as_ref().ok_or("nothing rendered yet")?;
     let path = next_capture_path(&app.settings.capture_dir)?;
+    // Read back from the GPU here when the frame stayed there.
     let (hwc, c) = match (&f.output, f.request.view.normalize || f.request.view.gain_db != 0.0) {
-        (Some(out), false) if f.channels == 3 || f.channels == 1 => (quantize_chw(out, f.channels, f.height, f.width), f.channels),
-        _ => (f.rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect(), 3),
+        (Some(out), false) if f.channels == 3 || f.channels == 1 => (quantize_chw(&out.get()?, f.channels, f.height, f.width), f.channels),
+        _ => (f.rgba.get()?.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect(), 3),
     };
     save_png(&path, &hwc, c, f.height, f.width).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)

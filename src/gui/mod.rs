@@ -103,6 +103,12 @@ pub struct ExplorerApp {
     pub(crate) loading: Option<String>,
     pub(crate) frame: Option<Frame>,
     pub(crate) texture: Option<egui::TextureHandle>,
+    /// The frame texture on the window's wgpu device, filled from the generator's buffer.
+    native: Option<NativeTexture>,
+    /// Whether the frame on screen is in `native` (else in `texture`).
+    showing_native: bool,
+    /// eframe's wgpu state (device, queue, renderer), when the window is drawn by wgpu.
+    pub(crate) render_state: Option<eframe::egui_wgpu::RenderState>,
     pub(crate) fft_texture: Option<egui::TextureHandle>,
     frames_received: u64,
     /// The newest error (shown over the image until dismissed).
@@ -187,6 +193,9 @@ impl ExplorerApp {
             loading: None,
             frame: None,
             texture: None,
+            native: None,
+            showing_native: false,
+            render_state: None,
             fft_texture: None,
             frames_received: 0,
             error: None,
@@ -206,6 +215,19 @@ impl ExplorerApp {
     /// The backend the next request uses.
     pub fn backend(&self) -> BackendChoice {
         self.settings.backend.unwrap_or(self.default_backend)
+    }
+
+    /// The texture showing the current frame.
+    pub(crate) fn frame_texture(&self) -> Option<egui::TextureId> {
+        match (&self.native, self.showing_native) {
+            (Some(n), true) => Some(n.id),
+            _ => self.texture.as_ref().map(|t| t.id()),
+        }
+    }
+
+    /// Whether the frame on screen came to its texture without a copy through the CPU.
+    pub fn frame_stayed_on_gpu(&self) -> bool {
+        self.showing_native && self.native.is_some()
     }
 
     /// Frames received from the worker so far.
@@ -342,14 +364,31 @@ impl ExplorerApp {
         }
     }
 
-    /// Puts a frame's pixels into the textures (the CPU path: one upload per frame).
+    /// Puts a frame's pixels into the textures: a GPU-to-GPU copy when the frame is in a buffer
+    /// of the window's device, else one upload from the host.
     fn upload(&mut self, ctx: &egui::Context, frame: &Frame) {
-        let image = egui::ColorImage::from_rgba_unmultiplied([frame.width, frame.height], &frame.rgba);
+        self.showing_native = false;
+        if let (Some(gpu), Some(rs)) = (&frame.gpu, &self.render_state) {
+            let first = self.native.is_none();
+            self.native = Some(NativeTexture::show(self.native.take(), rs, gpu));
+            self.showing_native = true;
+            if first {
+                self.report("frames go from the generator to the screen on the GPU (no copy through the CPU)".to_string());
+            }
+        }
         // Nearest-neighbour, like the visualizer: pixels stay pixels when zoomed.
         let options = egui::TextureOptions::NEAREST;
-        match &mut self.texture {
-            Some(t) => t.set(image, options),
-            None => self.texture = Some(ctx.load_texture("frame", image, options)),
+        if !self.showing_native {
+            match frame.rgba.get() {
+                Ok(rgba) => {
+                    let image = egui::ColorImage::from_rgba_unmultiplied([frame.width, frame.height], &rgba);
+                    match &mut self.texture {
+                        Some(t) => t.set(image, options),
+                        None => self.texture = Some(ctx.load_texture("frame", image, options)),
+                    }
+                }
+                Err(e) => self.report_error(format!("render failed: {e}")),
+            }
         }
         match &frame.fft_rgba {
             Some(rgba) => {
@@ -586,6 +625,50 @@ impl eframe::App for ExplorerApp {
     }
 }
 
+/// The frame texture on the window's wgpu device (`Rgba8Unorm`, registered with egui's
+/// renderer), filled by copying the generator's packed buffer on the GPU.
+struct NativeTexture {
+    texture: wgpu::Texture,
+    id: egui::TextureId,
+}
+
+impl NativeTexture {
+    /// Copies `gpu` into the texture (re-created when the size changes) and submits the copy.
+    fn show(previous: Option<Self>, rs: &eframe::egui_wgpu::RenderState, gpu: &crate::render::PackedRgba8) -> Self {
+        let size = wgpu::Extent3d { width: gpu.width as u32, height: gpu.height as u32, depth_or_array_layers: 1 };
+        let this = match previous {
+            Some(t) if t.texture.size() == size => t,
+            previous => {
+                let texture = rs.device.create_texture(&wgpu::TextureDescriptor {
+                    label: Some("stylescope frame"),
+                    size,
+                    mip_level_count: 1,
+                    sample_count: 1,
+                    dimension: wgpu::TextureDimension::D2,
+                    // egui expects sRGB-encoded bytes in a linear-format texture.
+                    format: wgpu::TextureFormat::Rgba8Unorm,
+                    usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                    view_formats: &[],
+                });
+                let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+                let mut renderer = rs.renderer.write();
+                let id = match previous {
+                    Some(p) => {
+                        renderer.update_egui_texture_from_wgpu_texture(&rs.device, &view, wgpu::FilterMode::Nearest, p.id);
+                        p.id
+                    }
+                    None => renderer.register_native_texture(&rs.device, &view, wgpu::FilterMode::Nearest),
+                };
+                Self { texture, id }
+            }
+        };
+        let mut encoder = rs.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("stylescope frame copy") });
+        gpu.copy_to_texture(&mut encoder, &this.texture);
+        rs.queue.submit([encoder.finish()]);
+        this
+    }
+}
+
 /// File paths are remembered absolute, so the recent list and "copy as command" work from any
 /// directory; presets and missing files stay as typed (the worker reports the latter).
 fn absolute(network: &str) -> String {
@@ -658,6 +741,7 @@ pub fn run(mut launch: Launch) -> anyhow::Result<()> {
                 });
             }
             let mut app = ExplorerApp::new(&cc.egui_ctx, launch)?;
+            app.render_state = cc.wgpu_render_state.clone();
             if let Some(rs) = &cc.wgpu_render_state {
                 let info = rs.adapter.get_info();
                 app.report(format!("window drawn by wgpu on {} ({:?})", info.name, info.backend));

@@ -16,7 +16,7 @@ pub fn image_ui(ui: &mut Ui, app: &mut ExplorerApp) {
         app.settings.latent.y += d.y as f64 * DRAG_PER_POINT;
     }
     let painter = ui.painter_at(area);
-    if let (Some(tex), Some(f)) = (&app.texture, &app.frame) {
+    if let (Some(tex), Some(f)) = (app.frame_texture(), &app.frame) {
         let panes = if app.fft_texture.is_some() { 2.0 } else { 1.0 };
         let (w, h) = (f.width as f32, f.height as f32);
         let fit = ((area.width() - 8.0) / (w * panes)).min((area.height() - 8.0) / h).max(1e-3);
@@ -26,7 +26,7 @@ pub fn image_ui(ui: &mut Ui, app: &mut ExplorerApp) {
         let total = Vec2::new(size.x * panes, size.y);
         let origin = area.center() - total / 2.0;
         let uv = Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
-        painter.image(tex.id(), Rect::from_min_size(origin, size), uv, Color32::WHITE);
+        painter.image(tex, Rect::from_min_size(origin, size), uv, Color32::WHITE);
         if let Some(fft) = &app.fft_texture {
             painter.image(fft.id(), Rect::from_min_size(origin + Vec2::new(size.x, 0.0), size), uv, Color32::WHITE);
         }

@@ -263,10 +263,19 @@ fn upsample_cols(src: &[f32], h: usize, w: usize, up: usize, p0: i64, f: &[f32],
 }
 
 /// `out[o, y, x] = Σ_{i, ky, kx} w[o, i, ky, kx] · xpad[i, y + ky, x + kx]` (correlation, zero
-/// padding `pad` on every side) for one image, as `k²` GEMMs over shifted views of the padded
-/// input: no im2col buffer. Output rows are computed on the padded width and cropped. Output
-/// channels are split across threads.
+/// padding `pad` on every side) for one image: Winograd F(4x4, 3x3)
+/// ([`crate::kernels::winograd`]) for 3x3 kernels with enough channels to amortise its
+/// transforms, else [`conv2d_direct`].
 pub fn conv2d(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, k: usize, pad: usize) -> (Vec<f32>, usize, usize) {
+    if k == 3 && in_ch >= 16 && out_ch >= 16 {
+        return crate::kernels::winograd::conv3x3(x, in_ch, h, w, weight, out_ch, pad);
+    }
+    conv2d_direct(x, in_ch, h, w, weight, out_ch, k, pad)
+}
+
+/// [`conv2d`] as `k²` GEMMs over shifted views of the padded input: no im2col buffer. Output
+/// rows are computed on the padded width and cropped. Output columns are split across threads.
+pub fn conv2d_direct(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, k: usize, pad: usize) -> (Vec<f32>, usize, usize) {
     let (hp, wp) = (h + 2 * pad, w + 2 * pad);
     let (ho, wo) = ((hp + 1).saturating_sub(k), (wp + 1).saturating_sub(k));
     if ho == 0 || wo == 0 || out_ch == 0 {

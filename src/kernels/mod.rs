@@ -1,11 +1,18 @@
 //! The official custom ops (`upfirdn2d`, `bias_act`, `filtered_lrelu`, `conv2d_resample`).
-//! `reference` is the pure burn-tensor implementation every faster kernel is judged against.
+//! `reference` is the pure burn-tensor implementation every faster kernel is judged against;
+//! the dispatchers here pick the fastest implementation the tensors' device allows.
 
 pub mod reference;
 pub mod cpu;
 pub mod wgpu;
+pub mod winograd;
 
-use burn::tensor::Device;
+use burn::tensor::module::{conv2d, conv_transpose2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::kernels::cpu::Taps;
+use crate::kernels::reference::Fir;
 
 /// Which implementation of the custom ops to use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -20,4 +27,144 @@ pub enum KernelChoice {
 /// Whether the fast CPU kernels apply: burn's CPU backend without autodiff (they are forward only).
 pub fn use_fast_cpu(device: &Device, choice: KernelChoice) -> bool {
     choice == KernelChoice::Auto && !device.is_autodiff() && *device == Device::flex()
+}
+
+/// A stored 2-D resampling filter (StyleGAN2's and the discriminator's `resample_filter`): on the
+/// device for the reference ops, and its taps on the host for the kernels, separable when the
+/// buffer is an outer product (every official one is: `outer([1,3,3,1]) / 64`).
+#[derive(Clone, Debug)]
+pub struct ResampleFilter {
+    pub fir: Fir,
+    pub host: Taps,
+}
+
+impl ResampleFilter {
+    /// From a square row-major `[n, n]` buffer.
+    pub fn new(values: Vec<f32>, n: usize, device: &Device) -> Self {
+        let host = separable_taps(&values, n).unwrap_or(Taps::Full { n, k: values.clone() });
+        let fir = Fir::Full(Tensor::from_data(TensorData::new(values, [n, n]), device));
+        Self { fir, host }
+    }
+
+    /// The device tensor (the module buffer under its official name).
+    pub fn tensor(&self) -> Tensor<2> {
+        match &self.fir {
+            Fir::Full(t) => t.clone(),
+            Fir::Separable(t) => {
+                let n = t.dims()[0];
+                t.clone().reshape([n, 1]).matmul(t.clone().reshape([1, n]))
+            }
+        }
+    }
+
+    /// `(fw, fh)`.
+    pub fn size(&self) -> (usize, usize) {
+        self.fir.size()
+    }
+}
+
+/// `t` with `k = t ⊗ t` when the square kernel `k` is a symmetric outer product with a positive
+/// sum (to float rounding), else `None`.
+pub fn separable_taps(k: &[f32], n: usize) -> Option<Taps> {
+    if n == 0 || k.len() != n * n {
+        return None;
+    }
+    let total: f64 = k.iter().map(|&v| v as f64).sum();
+    if total <= 0.0 {
+        return None;
+    }
+    let rows: Vec<f64> = (0..n).map(|i| (0..n).map(|j| k[i * n + j] as f64).sum()).collect();
+    let cols: Vec<f64> = (0..n).map(|j| (0..n).map(|i| k[i * n + j] as f64).sum()).collect();
+    let scale = k.iter().fold(0f64, |m, &v| m.max((v as f64).abs()));
+    for i in 0..n {
+        if (rows[i] - cols[i]).abs() > 1e-6 * total.abs() {
+            return None;
+        }
+        for j in 0..n {
+            if (k[i * n + j] as f64 - rows[i] * cols[j] / total).abs() > 1e-6 * scale {
+                return None;
+            }
+        }
+    }
+    Some(Taps::Separable(rows.iter().map(|r| (r / total.sqrt()) as f32).collect()))
+}
+
+/// `upfirdn2d(x, f, up, down, padding, flip_filter = false, gain)`: the WGSL kernel on a plain
+/// wgpu device, otherwise the reference (which autodiff differentiates).
+pub fn upfirdn2d(x: Tensor<4>, f: Option<&ResampleFilter>, up: usize, down: usize, padding: [i64; 4], gain: f64, choice: KernelChoice) -> Tensor<4> {
+    if choice == KernelChoice::Auto {
+        if let Some(y) = wgpu::upfirdn2d_wgpu(x.clone(), f.map(|f| &f.host), up, down, padding, gain as f32) {
+            return y;
+        }
+    }
+    reference::upfirdn2d(x, f.map(|f| &f.fir), up, down, padding, false, gain)
+}
+
+/// `upsample2d`: ×`up` with output size `H·up` (StyleGAN2's skip connection).
+pub fn upsample2d(x: Tensor<4>, f: &ResampleFilter, up: usize, choice: KernelChoice) -> Tensor<4> {
+    let (fw, fh) = f.size();
+    let p = [((fw + up - 1) / 2) as i64, ((fw - up) / 2) as i64, ((fh + up - 1) / 2) as i64, ((fh - up) / 2) as i64];
+    upfirdn2d(x, Some(f), up, 1, p, (up * up) as f64, choice)
+}
+
+/// `conv2d_resample` for the cases the official networks use (see the reference, §1.4), with
+/// `flip_weight = (up == 1)` as every official caller passes it. Its filtering goes through
+/// [`upfirdn2d`], so it runs the WGSL kernel where the device allows.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_resample(
+    x: Tensor<4>,
+    w: Tensor<4>,
+    f: Option<&ResampleFilter>,
+    up: usize,
+    down: usize,
+    padding: usize,
+    groups: usize,
+    choice: KernelChoice,
+) -> Tensor<4> {
+    let [out_ch, in_per_group, kh, kw] = w.dims();
+    let (fw, fh) = f.map(|f| f.size()).unwrap_or((1, 1));
+    let (mut px0, mut px1, mut py0, mut py1) = (padding as i64, padding as i64, padding as i64, padding as i64);
+    if up > 1 {
+        px0 += ((fw + up - 1) / 2) as i64;
+        px1 += ((fw - up) / 2) as i64;
+        py0 += ((fh + up - 1) / 2) as i64;
+        py1 += ((fh - up) / 2) as i64;
+    }
+    if down > 1 {
+        px0 += ((fw - down + 1) / 2) as i64;
+        px1 += ((fw - down) / 2) as i64;
+        py0 += ((fh - down + 1) / 2) as i64;
+        py1 += ((fh - down) / 2) as i64;
+    }
+    let fir = |x, up, down, pad, gain| upfirdn2d(x, f, up, down, pad, gain, choice);
+    if kw == 1 && kh == 1 && down > 1 && up == 1 {
+        let x = fir(x, 1, down, [px0, px1, py0, py1], 1.0);
+        return conv2d(x, w, None, ConvOptions::new([1, 1], [0, 0], [1, 1], groups));
+    }
+    if kw == 1 && kh == 1 && up > 1 && down == 1 {
+        let x = conv2d(x, w, None, ConvOptions::new([1, 1], [0, 0], [1, 1], groups));
+        return fir(x, up, 1, [px0, px1, py0, py1], (up * up) as f64);
+    }
+    if down > 1 && up == 1 {
+        let x = fir(x, 1, 1, [px0, px1, py0, py1], 1.0);
+        return conv2d(x, w, None, ConvOptions::new([down, down], [0, 0], [1, 1], groups));
+    }
+    if up > 1 {
+        // Transposed convolution with the weight in [in, out/groups] layout, unflipped.
+        let out_per_group = out_ch / groups;
+        let w: Tensor<5> = w.reshape([groups, out_per_group, in_per_group, kh, kw]);
+        let w: Tensor<4> = w.swap_dims(1, 2).reshape([groups * in_per_group, out_per_group, kh, kw]);
+        px0 -= kw as i64 - 1;
+        px1 -= kw as i64 - up as i64;
+        py0 -= kh as i64 - 1;
+        py1 -= kh as i64 - up as i64;
+        let pxt = (-px0).min(-px1).max(0);
+        let pyt = (-py0).min(-py1).max(0);
+        let x = conv_transpose2d(x, w, None, ConvTransposeOptions::new([up, up], [pyt as usize, pxt as usize], [0, 0], [1, 1], groups));
+        let x = fir(x, 1, 1, [px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], (up * up) as f64);
+        return if down > 1 { fir(x, 1, down, [0, 0, 0, 0], 1.0) } else { x };
+    }
+    // No resampling: plain correlation with symmetric padding (negative padding crops).
+    let (x, pads) = reference::crop_negative(x, [px0, px1, py0, py1]);
+    conv2d(x, w, None, ConvOptions::new_with_padding([1, 1], [(pads[2], pads[3]), (pads[0], pads[1])], [1, 1], groups))
 }

@@ -5,8 +5,8 @@
 //! semantics of `torch_utils/ops/*.py`. They run on every backend, are differentiable by burn's
 //! autodiff, and are the judge every faster kernel is tested against.
 
-use burn::tensor::module::{conv2d, conv_transpose2d};
-use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
 use burn::tensor::Tensor;
 
 /// A FIR filter: separable 1-D taps (`[taps]`) or a full 2-D kernel (`[fh, fw]`).
@@ -103,7 +103,7 @@ fn zero_insert(x: Tensor<4>, up_x: usize, up_y: usize) -> Tensor<4> {
 }
 
 /// Crops the negative parts of `[x0, x1, y0, y1]` and returns the remaining (non-negative) pads.
-fn crop_negative(x: Tensor<4>, padding: [i64; 4]) -> (Tensor<4>, [usize; 4]) {
+pub(crate) fn crop_negative(x: Tensor<4>, padding: [i64; 4]) -> (Tensor<4>, [usize; 4]) {
     let [_, _, h, w] = x.dims();
     let [x0, x1, y0, y1] = padding;
     let cx0 = (-x0).max(0) as usize;
@@ -190,18 +190,6 @@ pub fn filter2d(x: Tensor<4>, f: &Fir, padding: [i64; 4], gain: f64) -> Tensor<4
     upfirdn2d(x, Some(f), 1, 1, p, false, gain)
 }
 
-/// `upsample2d`: ×`up` with output size `H·up`.
-pub fn upsample2d(x: Tensor<4>, f: &Fir, up: usize) -> Tensor<4> {
-    let (fw, fh) = f.size();
-    let p = [
-        ((fw + up - 1) / 2) as i64,
-        ((fw - up) / 2) as i64,
-        ((fh + up - 1) / 2) as i64,
-        ((fh - up) / 2) as i64,
-    ];
-    upfirdn2d(x, Some(f), up, 1, p, false, (up * up) as f64)
-}
-
 /// `filtered_lrelu`: bias, upsample with `fu`, leaky ReLU with gain and clamp, downsample with `fd`.
 #[allow(clippy::too_many_arguments)]
 pub fn filtered_lrelu(
@@ -221,67 +209,4 @@ pub fn filtered_lrelu(
     let act = if slope == 1.0 { Activation::Linear } else { Activation::LeakyRelu(slope) };
     let x = bias_act(x, None, act, gain, clamp);
     upfirdn2d(x, fd, 1, down, [0, 0, 0, 0], false, 1.0)
-}
-
-/// `conv2d_resample` for the cases the official networks use (see the reference, §1.4), with
-/// `flip_weight = (up == 1)` as every official caller passes it.
-pub fn conv2d_resample(
-    x: Tensor<4>,
-    w: Tensor<4>,
-    f: Option<&Fir>,
-    up: usize,
-    down: usize,
-    padding: usize,
-    groups: usize,
-) -> Tensor<4> {
-    let [out_ch, in_per_group, kh, kw] = w.dims();
-    let (fw, fh) = f.map(|f| f.size()).unwrap_or((1, 1));
-    let (mut px0, mut px1, mut py0, mut py1) = (padding as i64, padding as i64, padding as i64, padding as i64);
-    if up > 1 {
-        px0 += ((fw + up - 1) / 2) as i64;
-        px1 += ((fw - up) / 2) as i64;
-        py0 += ((fh + up - 1) / 2) as i64;
-        py1 += ((fh - up) / 2) as i64;
-    }
-    if down > 1 {
-        px0 += ((fw - down + 1) / 2) as i64;
-        px1 += ((fw - down) / 2) as i64;
-        py0 += ((fh - down + 1) / 2) as i64;
-        py1 += ((fh - down) / 2) as i64;
-    }
-    if kw == 1 && kh == 1 && down > 1 && up == 1 {
-        let x = upfirdn2d(x, f, 1, down, [px0, px1, py0, py1], false, 1.0);
-        return conv2d(x, w, None, ConvOptions::new([1, 1], [0, 0], [1, 1], groups));
-    }
-    if kw == 1 && kh == 1 && up > 1 && down == 1 {
-        let x = conv2d(x, w, None, ConvOptions::new([1, 1], [0, 0], [1, 1], groups));
-        return upfirdn2d(x, f, up, 1, [px0, px1, py0, py1], false, (up * up) as f64);
-    }
-    if down > 1 && up == 1 {
-        let x = upfirdn2d(x, f, 1, 1, [px0, px1, py0, py1], false, 1.0);
-        return conv2d(x, w, None, ConvOptions::new([down, down], [0, 0], [1, 1], groups));
-    }
-    if up > 1 {
-        // Transposed convolution with the weight in [in, out/groups] layout, unflipped.
-        let out_per_group = out_ch / groups;
-        let w: Tensor<5> = w.reshape([groups, out_per_group, in_per_group, kh, kw]);
-        let w: Tensor<4> = w.swap_dims(1, 2).reshape([groups * in_per_group, out_per_group, kh, kw]);
-        px0 -= kw as i64 - 1;
-        px1 -= kw as i64 - up as i64;
-        py0 -= kh as i64 - 1;
-        py1 -= kh as i64 - up as i64;
-        let pxt = (-px0).min(-px1).max(0);
-        let pyt = (-py0).min(-py1).max(0);
-        let x = conv_transpose2d(
-            x,
-            w,
-            None,
-            ConvTransposeOptions::new([up, up], [pyt as usize, pxt as usize], [0, 0], [1, 1], groups),
-        );
-        let x = upfirdn2d(x, f, 1, 1, [px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], false, (up * up) as f64);
-        return if down > 1 { upfirdn2d(x, f, 1, down, [0, 0, 0, 0], false, 1.0) } else { x };
-    }
-    // No resampling: plain correlation with symmetric padding.
-    let (x, pads) = crop_negative(x, [px0, px1, py0, py1]);
-    conv2d(x, w, None, ConvOptions::new_with_padding([1, 1], [(pads[2], pads[3]), (pads[0], pads[1])], [1, 1], groups))
 }

@@ -15,9 +15,15 @@
 //!   [`Strategy::TwoPass`]: `upfirdn2d.wgsl` twice (bias + up-sampling + activation into a
 //!   temporary buffer, then the down-sampling filter).
 //!
-//! Both are forward only and return `None` unless the input lives on a plain (non-autodiff) wgpu
-//! device as f32, so callers fall back to the reference (which autodiff differentiates).
-//! Numbers are the reference's up to float rounding (tests/wgsl_kernels.rs: max abs error 1e-5).
+//! - [`to_rgba8_wgpu`]: the window's pixel conversion into a texture-ready buffer
+//!   (`shaders/to_rgba8.wgsl`), so frames go from the generator to the screen on the GPU.
+//!
+//! On an autodiff wgpu device `upfirdn2d` and `filtered_lrelu` record their backward (the
+//! transposed kernels, [`backward`]), so training runs on them too. They return `None` unless the
+//! input lives on a wgpu device as f32, so callers fall back to the reference elsewhere.
+//! Numbers and gradients are the reference's up to float rounding (tests/wgsl_kernels.rs).
+
+mod backward;
 
 use burn::backend::wgpu::{into_contiguous, CubeBackend, CubeTensor, KernelSource, SourceKernel, SourceTemplate};
 use burn::tensor::{DType, Shape, Tensor};
@@ -217,13 +223,22 @@ fn launch_kernel<K: KernelSource>(kernel: K, x: &CubeTensor, bias: Option<&CubeT
 
 /// `upfirdn2d(x, f, up, down, padding, flip_filter = false, gain)` on the wgpu backend; twin of
 /// [`crate::kernels::reference::upfirdn2d`]. `padding` is `[x0, x1, y0, y1]` (negative = crop).
-/// `None` unless `x` is an f32 tensor on a plain wgpu device.
+/// On an autodiff wgpu device it records its backward (the transposed op, the same kernel).
+/// `None` unless `x` is an f32 tensor on a wgpu device.
 pub fn upfirdn2d_wgpu(x: Tensor<4>, f: Option<&FirHost>, up: usize, down: usize, padding: [i64; 4], gain: f32) -> Option<Tensor<4>> {
-    let [n, c, h, w] = x.dims();
+    let [n, c, _, _] = x.dims();
     if n * c > MAX_GRID {
         return None;
     }
-    let xt = wgpu_primitive(&x)?;
+    match wgpu_primitive(&x) {
+        Some(xt) => Some(Tensor::from_primitive::<CubeBackend>(upfirdn2d_cube(&xt, f, up, down, padding, gain))),
+        None => backward::upfirdn2d_tracked(x, f, up, down, padding, gain),
+    }
+}
+
+/// `upfirdn2d` on a contiguous `[n, c, h, w]` primitive.
+fn upfirdn2d_cube(xt: &CubeTensor, f: Option<&FirHost>, up: usize, down: usize, padding: [i64; 4], gain: f32) -> CubeTensor {
+    let [n, c, h, w] = dims4(xt);
     let (filt, tw, th, mode) = shader_filter(f, gain);
     let [x0, x1, y0, y1] = padding;
     let (oh, ow) = (out_len(h, up, y0, y1, th, down), out_len(w, up, x0, x1, tw, down));
@@ -246,8 +261,13 @@ pub fn upfirdn2d_wgpu(x: Tensor<4>, f: Option<&FirHost>, up: usize, down: usize,
         slope: 1.0,
         clamp: 0.0,
     };
-    let out = launch(&xt, None, &p, [n, c, oh, ow]);
-    Some(Tensor::from_primitive::<CubeBackend>(out))
+    launch(xt, None, &p, [n, c, oh, ow])
+}
+
+/// The shape of a 4-D primitive.
+fn dims4(t: &CubeTensor) -> [usize; 4] {
+    let d = t.meta.shape();
+    [d[0], d[1], d[2], d[3]]
 }
 
 /// How [`filtered_lrelu_wgpu_with`] runs.
@@ -298,109 +318,236 @@ pub fn filtered_lrelu_wgpu_with(
     slope: f32,
     clamp: Option<f32>,
 ) -> Option<Tensor<4>> {
-    let [n, c, h, w] = x.dims();
+    let [n, c, _, _] = x.dims();
     if n * c > MAX_GRID {
         return None;
     }
-    let xt = wgpu_primitive(&x)?;
+    let op = FilteredLreluOp { fu: fu.map(|t| FirHost::Separable(t.to_vec())), fd: fd.cloned(), up, down, padding, gain, slope, clamp };
+    let Some(xt) = wgpu_primitive(&x) else {
+        return backward::filtered_lrelu_tracked(strategy, &op, x, bias);
+    };
     let bt = match &bias {
         Some(b) => Some(wgpu_primitive(b)?),
         None => None,
     };
-    let [x0, x1, y0, y1] = padding;
-    let fu = fu.map(|t| FirHost::Separable(t.to_vec()));
-    let (fu_filt, tu, _, _) = shader_filter(fu.as_ref(), (up * up) as f32);
-    let (fd_filt, td, _, fd_mode) = shader_filter(fd, 1.0);
-    let (mh, mw) = (out_len(h, up, y0, y1, tu, 1), out_len(w, up, x0, x1, tu, 1));
-    let (oh, ow) = (out_len(mh, 1, 0, 0, td, down), out_len(mw, 1, 0, 0, td, down));
-    let mut flags = FLAG_ACT;
-    if bt.is_some() {
-        flags |= FLAG_BIAS;
-    }
-    if clamp.is_some() {
-        flags |= FLAG_CLAMP;
-    }
+    op.forward(strategy, &xt, bt.as_ref()).map(Tensor::from_primitive::<CubeBackend>)
+}
 
-    // The fused kernel's tiles: mid side MT, input side bound (see the shader header).
-    let mt = (WG_X as usize - 1) * down + td as usize;
-    let it = (mt + tu as usize - 2).div_ceil(up) + 1;
-    let fits = WG_X == WG_Y && mt <= MID_CAP && it <= IN_CAP;
-    let fused = match strategy {
-        Strategy::Auto => fits,
-        Strategy::Fused if !fits => return None,
-        Strategy::Fused => true,
-        Strategy::TwoPass => false,
-    };
+/// One `filtered_lrelu` call's parameters (filters as stored: raw taps, not flipped).
+#[derive(Clone, Debug)]
+struct FilteredLreluOp {
+    fu: Option<FirHost>,
+    fd: Option<FirHost>,
+    up: usize,
+    down: usize,
+    padding: [i64; 4],
+    gain: f32,
+    slope: f32,
+    clamp: Option<f32>,
+}
 
-    if fused {
-        let mut filt = fu_filt;
-        let fd_off = filt.len() as u32;
-        filt.extend_from_slice(&fd_filt);
-        let words = [
-            c as u32,
-            h as u32,
-            w as u32,
-            oh as u32,
-            ow as u32,
-            up as u32,
-            down as u32,
-            x0 as i32 as u32,
-            y0 as i32 as u32,
-            tu,
-            td,
-            fd_mode,
-            flags,
-            gain.to_bits(),
-            slope.to_bits(),
-            clamp.unwrap_or(0.0).to_bits(),
-            fd_off,
-        ];
-        let out = launch_kernel(FilteredLreluKernel, &xt, bt.as_ref(), &filt, &words, [n, c, oh, ow]);
-        return Some(Tensor::from_primitive::<CubeBackend>(out));
+impl FilteredLreluOp {
+    /// The up-sampled (mid) size for an `h x w` input.
+    fn mid_size(&self, h: usize, w: usize) -> (usize, usize) {
+        let [x0, x1, y0, y1] = self.padding;
+        let tu = shader_filter(self.fu.as_ref(), 1.0).1;
+        (out_len(h, self.up, y0, y1, tu, 1), out_len(w, self.up, x0, x1, tu, 1))
     }
 
-    // Pass 1: bias, up-sampling (gain up²), activation -> mid [n, c, mh, mw].
-    let p1 = Params {
-        channels: c as u32,
-        h: h as u32,
-        w: w as u32,
-        oh: mh as u32,
-        ow: mw as u32,
-        up: up as u32,
-        down: 1,
-        px0: x0 as i32,
-        py0: y0 as i32,
-        filt: fu_filt,
-        tw: tu,
-        th: tu,
-        mode: MODE_SEPARABLE,
-        flags,
-        gain,
-        slope,
-        clamp: clamp.unwrap_or(0.0),
-    };
-    let mid = launch(&xt, bt.as_ref(), &p1, [n, c, mh, mw]);
+    /// Pass 1 of the two-pass strategy: bias, up-sampling (gain up²) and, with `activate`,
+    /// the activation -> mid `[n, c, mh, mw]`.
+    fn up_pass(&self, xt: &CubeTensor, bt: Option<&CubeTensor>, activate: bool) -> CubeTensor {
+        let [n, c, h, w] = dims4(xt);
+        let [x0, _, y0, _] = self.padding;
+        let (fu_filt, tu, _, _) = shader_filter(self.fu.as_ref(), (self.up * self.up) as f32);
+        let (mh, mw) = self.mid_size(h, w);
+        let p = Params {
+            channels: c as u32,
+            h: h as u32,
+            w: w as u32,
+            oh: mh as u32,
+            ow: mw as u32,
+            up: self.up as u32,
+            down: 1,
+            px0: x0 as i32,
+            py0: y0 as i32,
+            filt: fu_filt,
+            tw: tu,
+            th: tu,
+            mode: MODE_SEPARABLE,
+            flags: self.flags(bt.is_some(), activate),
+            gain: self.gain,
+            slope: self.slope,
+            clamp: self.clamp.unwrap_or(0.0),
+        };
+        launch(xt, bt, &p, [n, c, mh, mw])
+    }
 
-    // Pass 2: down-sampling (gain 1, no padding) -> [n, c, oh, ow].
-    let p2 = Params {
-        channels: c as u32,
-        h: mh as u32,
-        w: mw as u32,
-        oh: oh as u32,
-        ow: ow as u32,
-        up: 1,
-        down: down as u32,
-        px0: 0,
-        py0: 0,
-        filt: fd_filt,
-        tw: td,
-        th: td,
-        mode: fd_mode,
-        flags: 0,
-        gain: 1.0,
-        slope: 1.0,
-        clamp: 0.0,
-    };
-    let out = launch(&mid, None, &p2, [n, c, oh, ow]);
-    Some(Tensor::from_primitive::<CubeBackend>(out))
+    fn flags(&self, bias: bool, activate: bool) -> u32 {
+        let mut flags = 0;
+        if bias {
+            flags |= FLAG_BIAS;
+        }
+        if activate {
+            flags |= FLAG_ACT;
+            if self.clamp.is_some() {
+                flags |= FLAG_CLAMP;
+            }
+        }
+        flags
+    }
+
+    /// The forward on contiguous primitives; `None` when [`Strategy::Fused`] was asked for and
+    /// the layer's tiles do not fit.
+    fn forward(&self, strategy: Strategy, xt: &CubeTensor, bt: Option<&CubeTensor>) -> Option<CubeTensor> {
+        let [n, c, h, w] = dims4(xt);
+        let (up, down) = (self.up, self.down);
+        let [x0, _, y0, _] = self.padding;
+        let (fu_filt, tu, _, _) = shader_filter(self.fu.as_ref(), (up * up) as f32);
+        let (fd_filt, td, _, fd_mode) = shader_filter(self.fd.as_ref(), 1.0);
+        let (mh, mw) = self.mid_size(h, w);
+        let (oh, ow) = (out_len(mh, 1, 0, 0, td, down), out_len(mw, 1, 0, 0, td, down));
+
+        // The fused kernel's tiles: mid side MT, input side bound (see the shader header).
+        let mt = (WG_X as usize - 1) * down + td as usize;
+        let it = (mt + tu as usize - 2).div_ceil(up) + 1;
+        let fits = WG_X == WG_Y && mt <= MID_CAP && it <= IN_CAP;
+        let fused = match strategy {
+            Strategy::Auto => fits,
+            Strategy::Fused if !fits => return None,
+            Strategy::Fused => true,
+            Strategy::TwoPass => false,
+        };
+
+        if fused {
+            let mut filt = fu_filt;
+            let fd_off = filt.len() as u32;
+            filt.extend_from_slice(&fd_filt);
+            let words = [
+                c as u32,
+                h as u32,
+                w as u32,
+                oh as u32,
+                ow as u32,
+                up as u32,
+                down as u32,
+                x0 as i32 as u32,
+                y0 as i32 as u32,
+                tu,
+                td,
+                fd_mode,
+                self.flags(bt.is_some(), true),
+                self.gain.to_bits(),
+                self.slope.to_bits(),
+                self.clamp.unwrap_or(0.0).to_bits(),
+                fd_off,
+            ];
+            return Some(launch_kernel(FilteredLreluKernel, xt, bt, &filt, &words, [n, c, oh, ow]));
+        }
+
+        // Pass 1: bias, up-sampling, activation -> mid; pass 2: down-sampling (gain 1, no padding).
+        let mid = self.up_pass(xt, bt, true);
+        Some(upfirdn2d_cube(&mid, self.fd.as_ref(), 1, down, [0, 0, 0, 0], 1.0))
+    }
+}
+
+/// `shaders/to_rgba8.wgsl`, with the workgroup size filled in.
+struct ToRgba8Kernel;
+
+impl KernelSource for ToRgba8Kernel {
+    fn source(&self) -> SourceTemplate {
+        SourceTemplate::new(include_str!("../../shaders/to_rgba8.wgsl"))
+            .register("workgroup_size_x", WG_X.to_string())
+            .register("workgroup_size_y", WG_Y.to_string())
+    }
+
+    fn id(&self) -> KernelId {
+        KernelId::new::<Self>().info((WG_X, WG_Y))
+    }
+
+    fn lang(&self) -> &'static str {
+        "wgsl"
+    }
+}
+
+/// Texels per row of a packed RGBA8 image: `width` rounded up so a row is a multiple of wgpu's
+/// 256-byte copy alignment (`wgpu::COPY_BYTES_PER_ROW_ALIGNMENT`).
+pub fn rgba8_pitch(width: usize) -> usize {
+    let per_row = wgpu::COPY_BYTES_PER_ROW_ALIGNMENT as usize / 4;
+    width.div_ceil(per_row) * per_row
+}
+
+/// An RGBA8 image in a wgpu buffer of burn's memory pool, pinned in place while this lives, so
+/// it can be copied into a texture on the same device (`copy_buffer_to_texture`).
+#[derive(Clone)]
+pub struct PackedRgba8 {
+    pub width: usize,
+    pub height: usize,
+    /// Texels per row (see [`rgba8_pitch`]).
+    pub pitch: usize,
+    /// The buffer page holding the image, and the image's byte offset in it.
+    pub buffer: wgpu::Buffer,
+    pub offset: u64,
+    /// The tensor owning the memory, to read the pixels back on demand.
+    tensor: CubeTensor,
+    /// cubecl's binding of the memory: while held, the pool neither reuses nor moves it.
+    _pin: std::sync::Arc<std::sync::Mutex<Box<dyn std::any::Any + Send>>>,
+}
+
+impl std::fmt::Debug for PackedRgba8 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackedRgba8").field("width", &self.width).field("height", &self.height).field("pitch", &self.pitch).field("offset", &self.offset).finish()
+    }
+}
+
+impl PackedRgba8 {
+    /// Records the copy of the image into `texture` (`Rgba8Unorm`, `width x height`, usage
+    /// `COPY_DST`). The texture must belong to the device burn runs on.
+    pub fn copy_to_texture(&self, encoder: &mut wgpu::CommandEncoder, texture: &wgpu::Texture) {
+        encoder.copy_buffer_to_texture(
+            wgpu::TexelCopyBufferInfo {
+                buffer: &self.buffer,
+                layout: wgpu::TexelCopyBufferLayout { offset: self.offset, bytes_per_row: Some(self.pitch as u32 * 4), rows_per_image: Some(self.height as u32) },
+            },
+            texture.as_image_copy(),
+            wgpu::Extent3d { width: self.width as u32, height: self.height as u32, depth_or_array_layers: 1 },
+        );
+    }
+
+    /// The pixels read back to the host, tightly packed RGBA8 (`height x width x 4`).
+    pub fn read(&self) -> Result<Vec<u8>, String> {
+        let bytes = self.tensor.client.read_one(self.tensor.handle.clone()).map_err(|e| format!("reading the image back from the GPU failed: {e:?}"))?;
+        let row = self.width * 4;
+        Ok(bytes.chunks(self.pitch * 4).take(self.height).flat_map(|r| r[..row].iter().copied()).collect())
+    }
+}
+
+/// Packs `x [n, h, w]` (n = 1 or 3 shown channels) into RGBA8 with per-channel `scale [n]` on a
+/// plain wgpu device, in a buffer the window can copy into a texture without a trip through the
+/// CPU. Twin of [`crate::render::pixels::to_rgba`]. `None` on other backends, or when cubecl's
+/// buffer cannot be reached.
+pub fn to_rgba8_wgpu(x: Tensor<3>, scale: Tensor<1>) -> Option<PackedRgba8> {
+    let [n, h, w] = x.dims();
+    if !(n == 1 || n == 3) || scale.dims()[0] != n || h == 0 || w == 0 || h > MAX_GRID * WG_Y as usize {
+        return None;
+    }
+    let xt = wgpu_primitive(&x)?;
+    let st = wgpu_primitive(&scale)?;
+    let client = &xt.client;
+    let pitch = rgba8_pitch(w);
+    let handle = client.empty(h * pitch * 4);
+    let params = client.create_from_slice(&bytes_u32(&[n as u32, h as u32, w as u32, pitch as u32]));
+    let count = CubeCount::Static((w as u32).div_ceil(WG_X), (h as u32).div_ceil(WG_Y), 1);
+    client.launch(
+        Box::new(SourceKernel::new(ToRgba8Kernel, CubeDim::new_2d(WG_X, WG_Y))),
+        count,
+        KernelArguments::new().with_buffers(vec![xt.handle.clone().binding(), st.handle.clone().binding(), params.binding(), handle.clone().binding()]),
+    );
+    // Submit now, from the thread that launched, so a copy queued later on the shared wgpu
+    // queue sees the pixels.
+    client.flush().ok()?;
+    let managed = client.get_resource::<cubecl::wgpu::WgpuServer<cubecl::wgpu::AutoCompiler>>(handle.clone()).ok()?;
+    let (buffer, offset) = (managed.resource().buffer.clone(), managed.resource().offset);
+    let tensor = CubeTensor::new_contiguous(client.clone(), xt.device.clone(), Shape::from(vec![h * pitch]), handle, DType::U32);
+    Some(PackedRgba8 { width: w, height: h, pitch, buffer, offset, tensor, _pin: std::sync::Arc::new(std::sync::Mutex::new(Box::new(managed))) })
 }

@@ -6,11 +6,13 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 
 use crate::error::LoadError;
-use crate::kernels::reference::{bias_act, conv2d_resample, Activation, Fir};
+use crate::kernels::cpu::Taps;
+use crate::kernels::reference::{bias_act, Activation, Fir};
+use crate::kernels::{conv2d_resample, KernelChoice, ResampleFilter};
 use crate::model::config::{DBlockSpec, DiscriminatorConfig, MappingConfig};
 use crate::model::layers::{FullyConnectedLayer, MappingNetwork, NamedParams, ParamRef};
 use crate::weights::{Init, WeightSource};
-use crate::model::layers::resample_filter_init;
+use crate::model::layers::{load_resample_filter, resample_filter_init};
 
 /// Conv2dLayer: equalised-lr convolution with optional down-sampling, bias and activation.
 #[derive(Module, Debug)]
@@ -18,6 +20,9 @@ pub struct Conv2dLayer {
     pub weight: Param<Tensor<4>>,
     pub bias: Option<Param<Tensor<1>>>,
     pub resample_filter: Tensor<2>,
+    /// Host taps of `resample_filter` for the kernels.
+    #[module(skip)]
+    pub resample_host: Taps,
     #[module(skip)]
     pub down: usize,
     #[module(skip)]
@@ -40,10 +45,12 @@ impl Conv2dLayer {
         conv_clamp: Option<f64>,
         device: &Device,
     ) -> Result<Self, LoadError> {
+        let (resample_filter, resample_host) = load_resample_filter(src, &format!("{prefix}.resample_filter"), device)?;
         Ok(Self {
             weight: src.param([out_ch, in_ch, k, k], &format!("{prefix}.weight"), Init::Randn(1.0), device)?,
             bias: if bias { Some(src.param([out_ch], &format!("{prefix}.bias"), Init::Zeros, device)?) } else { None },
-            resample_filter: src.tensor([4, 4], &format!("{prefix}.resample_filter"), resample_filter_init(), device)?,
+            resample_filter,
+            resample_host,
             down,
             lrelu,
             conv_clamp,
@@ -60,8 +67,8 @@ impl Conv2dLayer {
     fn forward(&self, x: Tensor<4>, gain: f64) -> Tensor<4> {
         let [_, in_ch, k, _] = self.weight.dims();
         let w = self.weight.val().div_scalar(((in_ch * k * k) as f64).sqrt());
-        let f = Fir::Full(self.resample_filter.clone());
-        let x = conv2d_resample(x, w, Some(&f), 1, self.down, k / 2, 1);
+        let f = ResampleFilter { fir: Fir::Full(self.resample_filter.clone()), host: self.resample_host.clone() };
+        let x = conv2d_resample(x, w, Some(&f), 1, self.down, k / 2, 1, KernelChoice::Auto);
         let act = if self.lrelu { Activation::LeakyRelu(0.2) } else { Activation::Linear };
         let act_gain = if self.lrelu { std::f64::consts::SQRT_2 } else { 1.0 };
         bias_act(x, self.bias.as_ref().map(|b| b.val()), act, act_gain * gain, self.conv_clamp.map(|c| c * gain))

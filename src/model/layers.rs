@@ -5,7 +5,9 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 
 use crate::error::LoadError;
+use crate::kernels::cpu::Taps;
 use crate::kernels::reference::{bias_act, default_gain, Activation};
+use crate::kernels::ResampleFilter;
 use crate::model::config::MappingConfig;
 use crate::weights::{Init, WeightSource};
 
@@ -82,6 +84,13 @@ pub type NamedParams<'a> = Vec<(String, ParamRef<'a>)>;
 pub fn resample_filter_init() -> Init {
     let k = [1.0f32, 3.0, 3.0, 1.0];
     Init::Values(k.iter().flat_map(|a| k.iter().map(move |b| a * b / 64.0)).collect())
+}
+
+/// Loads a 4x4 `resample_filter` buffer: the device tensor and its host taps (for the kernels).
+pub fn load_resample_filter(src: &mut dyn WeightSource, key: &str, device: &Device) -> Result<(Tensor<2>, Taps), LoadError> {
+    let host = src.host(key, &[4, 4], &resample_filter_init())?;
+    let f = ResampleFilter::new(host.data, 4, device);
+    Ok((f.tensor(), f.host))
 }
 
 /// `x · rsqrt(mean(x², dim 1) + 1e-8)` per sample.

@@ -88,7 +88,7 @@ impl Generator {
                 });
                 s.forward(ws, transform, opts.kernels, trace)
             }
-            Synthesis::StyleGan2(s) => s.forward(ws, opts.noise_mode, opts.noise_gain, trace),
+            Synthesis::StyleGan2(s) => s.forward(ws, opts.noise_mode, opts.noise_gain, opts.kernels, trace),
         }
     }
 

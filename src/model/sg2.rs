@@ -8,11 +8,13 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Distribution, Tensor};
 
 use crate::error::LoadError;
-use crate::kernels::reference::{bias_act, conv2d_resample, upsample2d, Activation, Fir};
+use crate::kernels::cpu::Taps;
+use crate::kernels::reference::{bias_act, Activation, Fir};
+use crate::kernels::{conv2d_resample, upsample2d, KernelChoice, ResampleFilter};
 use crate::model::config::{Sg2BlockSpec, Sg2Config};
 use crate::model::layers::{rec2, rec4, FullyConnectedLayer, NamedParams, ParamRef, Trace};
 use crate::weights::{Init, WeightSource};
-use crate::model::layers::resample_filter_init;
+use crate::model::layers::load_resample_filter;
 
 /// How StyleGAN2's noise inputs are fed (`--noise-mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
@@ -35,6 +37,9 @@ pub struct SynthesisLayer {
     pub noise_const: Tensor<2>,
     pub noise_strength: Param<Tensor<1>>,
     pub resample_filter: Tensor<2>,
+    /// Host taps of `resample_filter` for the kernels.
+    #[module(skip)]
+    pub resample_host: Taps,
     #[module(skip)]
     pub up: usize,
     #[module(skip)]
@@ -46,13 +51,15 @@ pub struct SynthesisLayer {
 impl SynthesisLayer {
     #[allow(clippy::too_many_arguments)]
     fn load(src: &mut dyn WeightSource, prefix: &str, in_ch: usize, out_ch: usize, w_dim: usize, res: usize, up: usize, cfg: &Sg2Config, device: &Device) -> Result<Self, LoadError> {
+        let (resample_filter, resample_host) = load_resample_filter(src, &format!("{prefix}.resample_filter"), device)?;
         Ok(Self {
             affine: FullyConnectedLayer::load(src, &format!("{prefix}.affine"), w_dim, in_ch, false, 1.0, Init::Randn(1.0), Init::Const(1.0), device)?,
             weight: src.param([out_ch, in_ch, 3, 3], &format!("{prefix}.weight"), Init::Randn(1.0), device)?,
             bias: src.param([out_ch], &format!("{prefix}.bias"), Init::Zeros, device)?,
             noise_const: src.tensor([res, res], &format!("{prefix}.noise_const"), Init::Randn(1.0), device)?,
             noise_strength: src.param([1], &format!("{prefix}.noise_strength"), Init::Zeros, device)?,
-            resample_filter: src.tensor([4, 4], &format!("{prefix}.resample_filter"), resample_filter_init(), device)?,
+            resample_filter,
+            resample_host,
             up,
             resolution: res,
             conv_clamp: cfg.conv_clamp,
@@ -66,12 +73,13 @@ impl SynthesisLayer {
         self.affine.named_params(&format!("{prefix}.affine"), out);
     }
 
-    fn forward(&self, x: Tensor<4>, w: Tensor<2>, noise: NoiseMode, noise_gain: f64, trace: &mut Option<&mut Trace>, name: &str) -> Tensor<4> {
+    #[allow(clippy::too_many_arguments)]
+    fn forward(&self, x: Tensor<4>, w: Tensor<2>, noise: NoiseMode, noise_gain: f64, kernels: KernelChoice, trace: &mut Option<&mut Trace>, name: &str) -> Tensor<4> {
         let styles = self.affine.forward(w);
         rec2(trace, || format!("{name}.affine"), &styles);
         let n = x.dims()[0];
-        let f = Fir::Full(self.resample_filter.clone());
-        let x = modulated_conv2d(x, self.weight.val(), styles, true, self.up, 1, Some(&f));
+        let f = resample(&self.resample_filter, &self.resample_host);
+        let x = modulated_conv2d(x, self.weight.val(), styles, true, self.up, 1, Some(&f), kernels);
         let r = self.resolution;
         let strength = || {
             let s = self.noise_strength.val();
@@ -108,12 +116,12 @@ impl ToRGBLayer {
         self.affine.named_params(&format!("{prefix}.affine"), out);
     }
 
-    fn forward(&self, x: Tensor<4>, w: Tensor<2>, trace: &mut Option<&mut Trace>, name: &str) -> Tensor<4> {
+    fn forward(&self, x: Tensor<4>, w: Tensor<2>, kernels: KernelChoice, trace: &mut Option<&mut Trace>, name: &str) -> Tensor<4> {
         let in_ch = self.weight.dims()[1];
         let styles = self.affine.forward(w);
         rec2(trace, || format!("{name}.affine"), &styles);
         let styles = styles.div_scalar((in_ch as f64).sqrt());
-        let x = modulated_conv2d(x, self.weight.val(), styles, false, 1, 0, None);
+        let x = modulated_conv2d(x, self.weight.val(), styles, false, 1, 0, None, kernels);
         let x = bias_act(x, Some(self.bias.val()), Activation::Linear, 1.0, self.conv_clamp);
         rec4(trace, || name.to_string(), &x);
         x
@@ -121,7 +129,17 @@ impl ToRGBLayer {
 }
 
 /// StyleGAN2's modulated convolution through `conv2d_resample` (grouped over the batch).
-pub fn modulated_conv2d(x: Tensor<4>, weight: Tensor<4>, styles: Tensor<2>, demodulate: bool, up: usize, padding: usize, f: Option<&Fir>) -> Tensor<4> {
+#[allow(clippy::too_many_arguments)]
+pub fn modulated_conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    styles: Tensor<2>,
+    demodulate: bool,
+    up: usize,
+    padding: usize,
+    f: Option<&ResampleFilter>,
+    kernels: KernelChoice,
+) -> Tensor<4> {
     let [n, in_ch, h, w_] = x.dims();
     let [out_ch, _, kh, kw] = weight.dims();
     let wm: Tensor<5> = weight.unsqueeze_dim::<5>(0) * styles.reshape([n, 1, in_ch, 1, 1]);
@@ -132,7 +150,7 @@ pub fn modulated_conv2d(x: Tensor<4>, weight: Tensor<4>, styles: Tensor<2>, demo
         wm
     };
     let x = x.reshape([1, n * in_ch, h, w_]);
-    let y = conv2d_resample(x, wm.reshape([n * out_ch, in_ch, kh, kw]), f, up, 1, padding, n);
+    let y = conv2d_resample(x, wm.reshape([n * out_ch, in_ch, kh, kw]), f, up, 1, padding, n, kernels);
     let [_, _, oh, ow] = y.dims();
     y.reshape([n, out_ch, oh, ow])
 }
@@ -145,6 +163,8 @@ pub struct SynthesisBlock {
     pub conv1: SynthesisLayer,
     pub torgb: ToRGBLayer,
     pub resample_filter: Tensor<2>,
+    #[module(skip)]
+    pub resample_host: Taps,
     #[module(skip)]
     pub spec: Sg2BlockSpec,
 }
@@ -166,8 +186,8 @@ impl SynthesisBlock {
             bias: src.param([cfg.img_channels], &format!("{p}.torgb.bias"), Init::Zeros, device)?,
             conv_clamp: cfg.conv_clamp,
         };
-        let resample_filter = src.tensor([4, 4], &format!("{p}.resample_filter"), resample_filter_init(), device)?;
-        Ok(Self { constant, conv0, conv1, torgb, resample_filter, spec: spec.clone() })
+        let (resample_filter, resample_host) = load_resample_filter(src, &format!("{p}.resample_filter"), device)?;
+        Ok(Self { constant, conv0, conv1, torgb, resample_filter, resample_host, spec: spec.clone() })
     }
 
     fn named_params<'a>(&'a self, out: &mut NamedParams<'a>) {
@@ -189,6 +209,7 @@ impl SynthesisBlock {
         ws: &Tensor<3>,
         noise: NoiseMode,
         noise_gain: f64,
+        kernels: KernelChoice,
         trace: &mut Option<&mut Trace>,
     ) -> (Tensor<4>, Tensor<4>) {
         let [n, _, w_dim] = ws.dims();
@@ -204,20 +225,25 @@ impl SynthesisBlock {
             (None, None) => unreachable_block_input(n, &self.spec, &ws.device()),
         };
         if let Some(conv0) = &self.conv0 {
-            x = conv0.forward(x, w_at(idx), noise, noise_gain, trace, &format!("{name}.conv0"));
+            x = conv0.forward(x, w_at(idx), noise, noise_gain, kernels, trace, &format!("{name}.conv0"));
             idx += 1;
         }
-        x = self.conv1.forward(x, w_at(idx), noise, noise_gain, trace, &format!("{name}.conv1"));
+        x = self.conv1.forward(x, w_at(idx), noise, noise_gain, kernels, trace, &format!("{name}.conv1"));
         idx += 1;
-        let y = self.torgb.forward(x.clone(), w_at(idx), trace, &format!("{name}.torgb"));
+        let y = self.torgb.forward(x.clone(), w_at(idx), kernels, trace, &format!("{name}.torgb"));
         let img = match img {
-            Some(img) => upsample2d(img, &Fir::Full(self.resample_filter.clone()), 2) + y,
+            Some(img) => upsample2d(img, &resample(&self.resample_filter, &self.resample_host), 2, kernels) + y,
             None => y,
         };
         rec4(trace, || format!("{name}:0"), &x);
         rec4(trace, || format!("{name}:1"), &img);
         (x, img)
     }
+}
+
+/// A stored filter buffer with its host taps, as the kernels take it.
+fn resample(t: &Tensor<2>, host: &Taps) -> ResampleFilter {
+    ResampleFilter { fir: Fir::Full(t.clone()), host: host.clone() }
 }
 
 /// A block after b4 always receives the previous block's features; this only guards the type.
@@ -244,11 +270,11 @@ impl SynthesisNetwork {
         }
     }
 
-    pub fn forward(&self, ws: Tensor<3>, noise: NoiseMode, noise_gain: f64, mut trace: Option<&mut Trace>) -> Tensor<4> {
+    pub fn forward(&self, ws: Tensor<3>, noise: NoiseMode, noise_gain: f64, kernels: KernelChoice, mut trace: Option<&mut Trace>) -> Tensor<4> {
         let mut x = None;
         let mut img = None;
         for block in &self.blocks {
-            let (nx, nimg) = block.forward(x, img, &ws, noise, noise_gain, &mut trace);
+            let (nx, nimg) = block.forward(x, img, &ws, noise, noise_gain, kernels, &mut trace);
             x = Some(nx);
             img = Some(nimg);
         }

@@ -9,6 +9,7 @@
 //! turned into a [`RenderEvent::Error`]; the worker keeps the previous model and keeps serving.
 
 pub mod compose;
+pub mod on_gpu;
 pub mod pixels;
 pub mod untransform;
 
@@ -28,7 +29,9 @@ use crate::weights::Which;
 pub use crate::model::config::Family;
 pub use crate::model::NoiseMode;
 pub use compose::{input_transform, w0_seeds, LatentParams, NoiseParams};
+pub use on_gpu::HostCopy;
 pub use pixels::{LayerView, Stats};
+pub use crate::kernels::wgpu::PackedRgba8;
 
 /// Everything that determines one rendered frame.
 #[derive(Clone, Debug, PartialEq)]
@@ -91,13 +94,18 @@ pub struct Frame {
     pub request: RenderRequest,
     pub width: usize,
     pub height: usize,
-    /// RGBA8, row-major: the shown image.
-    pub rgba: Arc<Vec<u8>>,
+    /// RGBA8, row-major: the shown image (read back from the GPU on demand when it stayed
+    /// there, see `gpu`).
+    pub rgba: HostCopy<u8>,
+    /// The shown image in a buffer of the window's wgpu device, when the generator runs there:
+    /// the window copies it into its texture, never through the CPU.
+    pub gpu: Option<PackedRgba8>,
     /// The power spectrum beside it (same size), when asked for.
     pub fft_rgba: Option<Arc<Vec<u8>>>,
     /// The network output `[C, H, W]` as floats, when the shown tensor is the output (capture
-    /// writes it with the official uint8 rule; tests compare it with the reference).
-    pub output: Option<Arc<Vec<f32>>>,
+    /// writes it with the official uint8 rule; tests compare it with the reference). Read back
+    /// on demand when the frame stayed on the GPU.
+    pub output: Option<HostCopy<f32>>,
     /// Shown layer (`None` = output; also when the asked layer does not exist in this network).
     pub layer: Option<String>,
     pub channels: usize,
@@ -395,9 +403,36 @@ fn render_one(l: &mut Loaded, req: &RenderRequest) -> Result<Frame, String> {
     };
     drop(trace);
     let [_, c, h, w] = tensor.dims();
-    let data = read_f32(tensor.narrow(0, 0, 1)).map_err(|e| e.to_string())?;
     let (base, n) = pixels::select_channels(c, &req.view);
     let untransform = req.view.untransform && l.generator.family() == Family::StyleGan3;
+    // On the window's own device, the shown image stays on the GPU (the FFT and untransform
+    // views are computed on the host).
+    if l.on_shared_device && !untransform && !req.view.fft {
+        if let Some(g) = on_gpu::shown_on_gpu(&tensor, base, n, &req.view)? {
+            let image = g.image.clone();
+            let output = layer.is_none().then(|| {
+                let t = tensor.clone().narrow(0, 0, 1);
+                HostCopy::on_device(move || read_f32(t.clone()).map_err(|e| e.to_string()))
+            });
+            return Ok(Frame {
+                request: req.clone(),
+                width: w,
+                height: h,
+                rgba: HostCopy::on_device(move || image.read()),
+                gpu: Some(g.image),
+                fft_rgba: None,
+                output,
+                layer,
+                channels: c,
+                base_channel: base,
+                shown_channels: n,
+                stats_all: g.stats_all,
+                stats_shown: g.stats_shown,
+                render_ms: start.elapsed().as_secs_f64() * 1000.0,
+            });
+        }
+    }
+    let data = read_f32(tensor.narrow(0, 0, 1)).map_err(|e| e.to_string())?;
     // Untransform: resample the shown channels back through `synthesis.input.transform` (the
     // inverse of the forward transform), as the visualizer does. Only the shown channels, so
     // wide inner layers stay interactive; the statistics then describe those channels.
@@ -418,9 +453,10 @@ fn render_one(l: &mut Loaded, req: &RenderRequest) -> Result<Frame, String> {
         request: req.clone(),
         width: w,
         height: h,
-        rgba: Arc::new(shown.rgba),
+        rgba: HostCopy::ready(shown.rgba),
+        gpu: None,
         fft_rgba,
-        output: layer.is_none().then(|| Arc::new(data)),
+        output: layer.is_none().then(|| HostCopy::ready(data)),
         layer,
         channels: c,
         base_channel: base,
