@@ -1,5 +1,6 @@
-//! Gradients through the reference path under burn's autodiff match the official ones
-//! (`grad_Gmain/*`, `grad_Dmain/*`, `loss/r1_grads`): the ground work for training.
+//! Gradients under burn's autodiff match the official ones (`grad_Gmain/*`, `grad_Dmain/*`,
+//! `loss/r1_grads`): through the reference ops on the CPU backend, and through the WGSL kernels
+//! and their backward on the wgpu backend (lavapipe in CI). The ground work for training.
 
 mod common;
 
@@ -37,7 +38,18 @@ fn rel_err(got: &[f32], want: &[f64]) -> f64 {
 
 #[test]
 fn generator_and_discriminator_gradients_match() {
-    let device = Device::flex().autodiff();
+    check_gradients(&Device::flex().autodiff());
+}
+
+/// On wgpu, StyleGAN3's `filtered_lrelu` and StyleGAN2's / D's `upfirdn2d` run as WGSL kernels
+/// whose backward is the transposed kernels (`kernels::wgpu::backward`).
+#[test]
+fn gradients_match_through_the_wgsl_kernels() {
+    check_gradients(&stylescope::backend::BackendChoice::Wgpu.device().autodiff());
+}
+
+fn check_gradients(device: &Device) {
+    let device = device.clone();
     for name in NETWORKS {
         let exp = expected(name);
         if !exp.contains_key("loss/loss_Gmain") {
