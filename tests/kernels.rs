@@ -137,3 +137,31 @@ fn resample_filters_split_into_separable_taps_only_when_exact() {
     assert!(separable_taps(&asym, 2).is_none(), "row and column taps differ");
     assert!(separable_taps(&[0.0; 4], 2).is_none());
 }
+
+/// StyleGAN2's and the discriminator's resampling calls through the CPU dispatch (the polyphase
+/// kernel) against the reference.
+#[test]
+fn cpu_upfirdn2d_matches_reference_on_sg2_calls() {
+    use stylescope::kernels::{upfirdn2d, KernelChoice, ResampleFilter};
+    let device = Device::flex();
+    let k = [1.0f32, 3.0, 3.0, 1.0];
+    let f = ResampleFilter::new(k.iter().flat_map(|a| k.iter().map(move |b| a * b / 64.0)).collect(), 4, &device);
+    // (what, size, up, down, padding, gain), as conv2d_resample / upsample2d issue them.
+    let cases = [
+        ("upsample2d x2 (toRGB skip)", 9, 2, 1, [2, 1, 2, 1], 4.0),
+        ("blur after the transposed conv", 17, 1, 1, [1, 1, 1, 1], 4.0),
+        ("D blur before the strided conv", 16, 1, 1, [2, 2, 2, 2], 1.0),
+        ("D skip 1x1 down x2", 16, 1, 2, [1, 1, 1, 1], 1.0),
+        ("D skip 1x1 down x2 (odd)", 15, 1, 2, [1, 1, 1, 1], 1.0),
+    ];
+    for (i, (what, size, up, down, padding, gain)) in cases.into_iter().enumerate() {
+        device.seed(40 + i as u64);
+        let x = Tensor::<4>::random([2, 3, size, size + 2], Distribution::Normal(0.0, 1.0), &device);
+        let want = upfirdn2d(x.clone(), Some(&f), up, down, padding, gain, KernelChoice::Reference);
+        let got = upfirdn2d(x, Some(&f), up, down, padding, gain, KernelChoice::Auto);
+        assert_eq!(got.dims(), want.dims(), "{what}");
+        let (a, b): (Vec<f32>, Vec<f32>) = (got.into_data().try_to_vec().unwrap(), want.into_data().try_to_vec().unwrap());
+        let err = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        assert!(err < 1e-5, "{what}: max abs error {err:e}");
+    }
+}

@@ -1,6 +1,8 @@
 //! The official custom ops (`upfirdn2d`, `bias_act`, `filtered_lrelu`, `conv2d_resample`).
 //! `reference` is the pure burn-tensor implementation every faster kernel is judged against;
-//! the dispatchers here pick the fastest implementation the tensors' device allows.
+//! the dispatchers here pick the fastest implementation the tensors' device allows: the CPU
+//! kernels on burn's plain CPU backend, the WGSL kernels on wgpu (also under autodiff), else
+//! the reference.
 
 pub mod reference;
 pub mod cpu;
@@ -92,12 +94,58 @@ pub fn separable_taps(k: &[f32], n: usize) -> Option<Taps> {
 /// `upfirdn2d(x, f, up, down, padding, flip_filter = false, gain)`: the WGSL kernel on a plain
 /// wgpu device, otherwise the reference (which autodiff differentiates).
 pub fn upfirdn2d(x: Tensor<4>, f: Option<&ResampleFilter>, up: usize, down: usize, padding: [i64; 4], gain: f64, choice: KernelChoice) -> Tensor<4> {
+    if use_fast_cpu(&x.device(), choice) {
+        if let Some(y) = upfirdn2d_cpu(&x, f.map(|f| &f.host), up, down, padding, gain) {
+            return y;
+        }
+    }
     if choice == KernelChoice::Auto {
         if let Some(y) = wgpu::upfirdn2d_wgpu(x.clone(), f.map(|f| &f.host), up, down, padding, gain as f32) {
             return y;
         }
     }
     reference::upfirdn2d(x, f.map(|f| &f.fir), up, down, padding, false, gain)
+}
+
+/// `upfirdn2d` through the CPU kernel (`cpu::FilteredLrelu` with a linear activation: its
+/// polyphase passes are upfirdn2d's), for pure up-sampling (separable filter) or pure
+/// down-sampling; `None` for other combinations.
+fn upfirdn2d_cpu(x: &Tensor<4>, f: Option<&Taps>, up: usize, down: usize, padding: [i64; 4], gain: f64) -> Option<Tensor<4>> {
+    let [n, c, h, w] = x.dims();
+    let op = match (up, down, f) {
+        // The kernel's up-sampling filter carries gain up²; the rest is the linear "activation" gain.
+        (_, 1, Some(Taps::Separable(t))) => cpu::FilteredLrelu { up, down: 1, padding, gain: (gain / (up * up) as f64) as f32, slope: 1.0, clamp: None, fu: Some(t.clone()), fd: None },
+        (1, _, f) => cpu::FilteredLrelu { up: 1, down, padding, gain: gain as f32, slope: 1.0, clamp: None, fu: None, fd: f.cloned() },
+        _ => return None,
+    };
+    let xs: Vec<f32> = x.to_data().convert::<f32>().try_to_vec().ok()?;
+    let (oh, ow) = op.output_size(h, w);
+    let y = op.run(&xs, n * c, h, w, &[]);
+    Some(Tensor::from_data(TensorData::new(y, [n, c, oh, ow]), &x.device()))
+}
+
+/// A grouped correlation with symmetric padding (`groups` blocks of `[out/groups, in/groups]`)
+/// through the CPU convolution kernel (Winograd for 3x3), one sample and group at a time.
+fn conv2d_cpu(x: &Tensor<4>, w: &Tensor<4>, pad: usize, groups: usize) -> Option<Tensor<4>> {
+    let [n, in_ch, h, wd] = x.dims();
+    let [out_ch, in_g, k, k2] = w.dims();
+    if k != k2 || in_g * groups != in_ch || out_ch % groups != 0 {
+        return None;
+    }
+    let out_g = out_ch / groups;
+    let xs: Vec<f32> = x.to_data().convert::<f32>().try_to_vec().ok()?;
+    let ws: Vec<f32> = w.to_data().convert::<f32>().try_to_vec().ok()?;
+    let (mut out, mut size) = (Vec::new(), (0, 0));
+    for s in 0..n {
+        for g in 0..groups {
+            let xg = &xs[(s * in_ch + g * in_g) * h * wd..(s * in_ch + (g + 1) * in_g) * h * wd];
+            let wg = &ws[g * out_g * in_g * k * k..(g + 1) * out_g * in_g * k * k];
+            let (y, oh, ow) = cpu::conv2d(xg, in_g, h, wd, wg, out_g, k, pad);
+            size = (oh, ow);
+            out.extend_from_slice(&y);
+        }
+    }
+    Some(Tensor::from_data(TensorData::new(out, [n, out_ch, size.0, size.1]), &x.device()))
 }
 
 /// `upsample2d`: ×`up` with output size `H·up` (StyleGAN2's skip connection).
@@ -165,6 +213,11 @@ pub fn conv2d_resample(
         return if down > 1 { fir(x, 1, down, [0, 0, 0, 0], 1.0) } else { x };
     }
     // No resampling: plain correlation with symmetric padding (negative padding crops).
+    if use_fast_cpu(&x.device(), choice) && px0 >= 0 && [px1, py0, py1] == [px0; 3] {
+        if let Some(y) = conv2d_cpu(&x, &w, px0 as usize, groups) {
+            return y;
+        }
+    }
     let (x, pads) = reference::crop_negative(x, [px0, px1, py0, py1]);
     conv2d(x, w, None, ConvOptions::new_with_padding([1, 1], [(pads[2], pads[3]), (pads[0], pads[1])], [1, 1], groups))
 }
