@@ -159,25 +159,42 @@ pub fn apply_affine(data: &[f32], c: usize, h: usize, w: usize, mat: [[f64; 3]; 
     for v in t[1].iter_mut() {
         *v *= sy;
     }
+    // Output rows split across threads ([H, W, C] while computing, then back to [C, H, W]).
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(h);
+    let rows_per = h.div_ceil(threads);
+    let mut hwc = vec![0f32; h * w * c];
+    std::thread::scope(|s| {
+        for (chunk, dst) in hwc.chunks_mut(rows_per * w * c).enumerate() {
+            let upsampled = &upsampled;
+            s.spawn(move || {
+                for (r, row) in dst.chunks_mut(w * c).enumerate() {
+                    let i = chunk * rows_per + r;
+                    for j in 0..w {
+                        let xn = (2 * j + 1) as f64 / w as f64 - 1.0;
+                        let yn = (2 * i + 1) as f64 / h as f64 - 1.0;
+                        let gx = t[0][0] * xn + t[0][1] * yn + t[0][2];
+                        let gy = t[1][0] * xn + t[1][1] * yn + t[1][2];
+                        let ix = ((gx + 1.0) * wy as f64 - 1.0) / 2.0;
+                        let iy = ((gy + 1.0) * hy as f64 - 1.0) / 2.0;
+                        let (x0, y0) = (ix.floor(), iy.floor());
+                        let (fx, fy) = (ix - x0, iy - y0);
+                        let (x0, y0) = (x0 as i64, y0 as i64);
+                        for ch in 0..c {
+                            let v = upsampled(ch, y0, x0) * (1.0 - fx) * (1.0 - fy)
+                                + upsampled(ch, y0, x0 + 1) * fx * (1.0 - fy)
+                                + upsampled(ch, y0 + 1, x0) * (1.0 - fx) * fy
+                                + upsampled(ch, y0 + 1, x0 + 1) * fx * fy;
+                            row[j * c + ch] = v as f32;
+                        }
+                    }
+                }
+            });
+        }
+    });
     let mut out = vec![0f32; c * h * w];
-    for i in 0..h {
-        for j in 0..w {
-            let xn = (2 * j + 1) as f64 / w as f64 - 1.0;
-            let yn = (2 * i + 1) as f64 / h as f64 - 1.0;
-            let gx = t[0][0] * xn + t[0][1] * yn + t[0][2];
-            let gy = t[1][0] * xn + t[1][1] * yn + t[1][2];
-            let ix = ((gx + 1.0) * wy as f64 - 1.0) / 2.0;
-            let iy = ((gy + 1.0) * hy as f64 - 1.0) / 2.0;
-            let (x0, y0) = (ix.floor(), iy.floor());
-            let (fx, fy) = (ix - x0, iy - y0);
-            let (x0, y0) = (x0 as i64, y0 as i64);
-            for ch in 0..c {
-                let v = upsampled(ch, y0, x0) * (1.0 - fx) * (1.0 - fy)
-                    + upsampled(ch, y0, x0 + 1) * fx * (1.0 - fy)
-                    + upsampled(ch, y0 + 1, x0) * (1.0 - fx) * fy
-                    + upsampled(ch, y0 + 1, x0 + 1) * fx * fy;
-                out[(ch * h + i) * w + j] = v as f32;
-            }
+    for (p, px) in hwc.chunks(c).enumerate() {
+        for (ch, v) in px.iter().enumerate() {
+            out[ch * h * w + p] = *v;
         }
     }
     Some(out)
