@@ -34,8 +34,42 @@ pub fn conv3x3(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_
         }
     }
 
+    SCRATCH.with(|cell| {
+        let mut scratch = cell.borrow_mut();
+        let Scratch { u, v, m } = &mut *scratch;
+        conv3x3_with(&xp, (hp, wp), in_ch, (ho, wo), (ty, tx), weight, out_ch, threads, u, v, m)
+    })
+}
+
+/// Transform and GEMM buffers, kept between calls on a thread: every element is written before
+/// it is read, so they are only resized (no zeroing, no page faults at every layer).
+#[derive(Default)]
+struct Scratch {
+    u: Vec<f32>,
+    v: Vec<f32>,
+    m: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+#[allow(clippy::too_many_arguments)]
+fn conv3x3_with(
+    xp: &[f32],
+    (hp, wp): (usize, usize),
+    in_ch: usize,
+    (ho, wo): (usize, usize),
+    (ty, tx): (usize, usize),
+    weight: &[f32],
+    out_ch: usize,
+    threads: usize,
+    u: &mut Vec<f32>,
+    v: &mut Vec<f32>,
+    m: &mut Vec<f32>,
+) -> (Vec<f32>, usize, usize) {
     // Filter transform, once: U[36][out][in], threads over output channels.
-    let mut u = vec![0f32; 36 * out_ch * in_ch];
+    u.resize(36 * out_ch * in_ch, 0.0);
     let up = SharedMut(u.as_mut_ptr());
     std::thread::scope(|s| {
         for t in 0..threads {
@@ -55,10 +89,13 @@ pub fn conv3x3(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_
         }
     });
 
-    // Bands of tile rows, so the transformed tiles (V, M) stay ~8 MB whatever the image size.
-    let band_rows = (BAND_BYTES / (36 * 4 * in_ch.max(out_ch) * tx)).clamp(1, ty);
-    let mut v = vec![0f32; 36 * in_ch * band_rows * tx];
-    let mut m = vec![0f32; 36 * out_ch * band_rows * tx];
+    // Bands of tile rows, so the transformed tiles (V, M) stay bounded whatever the image size,
+    // with enough tiles per band for efficient GEMMs.
+    let per_tile = 36 * 4 * in_ch.max(out_ch);
+    let band_tiles = (BAND_BYTES / per_tile).max(MIN_BAND_TILES);
+    let band_rows = (band_tiles / tx).clamp(1, ty);
+    v.resize(36 * in_ch * band_rows * tx, 0.0);
+    m.resize(36 * out_ch * band_rows * tx, 0.0);
     let mut out = vec![0f32; out_ch * ho * wo];
     for band0 in (0..ty).step_by(band_rows) {
         let rows = band_rows.min(ty - band0);
@@ -67,8 +104,7 @@ pub fn conv3x3(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_
         let vp = SharedMut(v.as_mut_ptr());
         std::thread::scope(|s| {
             for t in 0..threads {
-                let xp = &xp;
-                s.spawn(move || {
+                    s.spawn(move || {
                     let vp = vp;
                     for c in (t..in_ch).step_by(threads) {
                         let plane = &xp[c * hp * wp..(c + 1) * hp * wp];
@@ -94,7 +130,7 @@ pub fn conv3x3(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_
         std::thread::scope(|s| {
             let per = tiles.div_ceil(threads);
             for t in 0..threads {
-                let (u, v) = (&u, &v);
+                let (u, v) = (&*u, &*v);
                 let t0 = t * per;
                 let cols = per.min(tiles.saturating_sub(t0));
                 if cols == 0 {
@@ -138,7 +174,7 @@ pub fn conv3x3(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_
         std::thread::scope(|s| {
             let per = out_ch.div_ceil(threads);
             for (chunk, dst) in out.chunks_mut(per * ho * wo).enumerate() {
-                let m = &m;
+                let m = &*m;
                 s.spawn(move || {
                     for (k, plane) in dst.chunks_mut(ho * wo).enumerate() {
                         let o = chunk * per + k;
@@ -161,7 +197,9 @@ pub fn conv3x3(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_
 }
 
 /// Target size of one band's transformed tiles (V or M).
-const BAND_BYTES: usize = 8 << 20;
+const BAND_BYTES: usize = 32 << 20;
+/// Fewest tiles per band (GEMM columns), whatever the channel count.
+const MIN_BAND_TILES: usize = 512;
 
 /// A raw pointer handed to scoped threads that write disjoint indices.
 #[derive(Clone, Copy)]
@@ -190,15 +228,17 @@ fn at(m: [f32; 6]) -> [f32; 4] {
     [m[0] + s12 + s34, d12 + 2.0 * d34, s12 + 4.0 * s34, d12 + 8.0 * d34 + m[5]]
 }
 
+const SIXTH: f32 = 1.0 / 6.0;
+
 /// `G g` along one axis.
 #[inline(always)]
 fn gt(g: [f32; 3]) -> [f32; 6] {
     [
-        g[0] / 4.0,
-        -(g[0] + g[1] + g[2]) / 6.0,
-        -(g[0] - g[1] + g[2]) / 6.0,
-        g[0] / 24.0 + g[1] / 12.0 + g[2] / 6.0,
-        g[0] / 24.0 - g[1] / 12.0 + g[2] / 6.0,
+        g[0] * 0.25,
+        -(g[0] + g[1] + g[2]) * SIXTH,
+        -(g[0] - g[1] + g[2]) * SIXTH,
+        (g[0] * 0.25 + g[1] * 0.5 + g[2]) * SIXTH,
+        (g[0] * 0.25 - g[1] * 0.5 + g[2]) * SIXTH,
         g[2],
     ]
 }
