@@ -126,23 +126,15 @@ impl FilteredLrelu {
                 s.a.resize(mh * ow, 0.0);
                 for r in 0..mh {
                     let len = deinterleave(&s.b[r * mw..(r + 1) * mw], d, &mut s.phases);
-                    let out = &mut s.a[r * ow..(r + 1) * ow];
-                    for (k, fk) in f.iter().enumerate() {
-                        let src = &s.phases[(k % d) * len + k / d..][..ow];
-                        for (o, v) in out.iter_mut().zip(src) {
-                            *o += fk * v;
-                        }
-                    }
+                    let phases = &s.phases;
+                    let taps: Vec<(f32, &[f32])> = f.iter().enumerate().map(|(k, fk)| (*fk, &phases[(k % d) * len + k / d..][..ow])).collect();
+                    accumulate(&mut s.a[r * ow..(r + 1) * ow], &taps);
                 }
                 for oy in 0..oh {
                     let dst_row = &mut dst[oy * ow..(oy + 1) * ow];
                     dst_row.fill(0.0);
-                    for (k, fk) in f.iter().enumerate() {
-                        let src = &s.a[(oy * d + k) * ow..(oy * d + k + 1) * ow];
-                        for (o, v) in dst_row.iter_mut().zip(src) {
-                            *o += fk * v;
-                        }
-                    }
+                    let taps: Vec<(f32, &[f32])> = f.iter().enumerate().map(|(k, fk)| (*fk, &s.a[(oy * d + k) * ow..(oy * d + k + 1) * ow])).collect();
+                    accumulate(dst_row, &taps);
                 }
             }
             Some(Taps::Full { n, k }) => {
@@ -156,21 +148,39 @@ impl FilteredLrelu {
                     s.a.extend_from_slice(&s.phases);
                 }
                 let row_len = d * len;
+                let mut taps: Vec<(f32, &[f32])> = Vec::with_capacity(n * n);
                 for oy in 0..oh {
                     let out = &mut dst[oy * ow..(oy + 1) * ow];
                     out.fill(0.0);
+                    taps.clear();
                     for ky in 0..n {
                         let row = &s.a[(oy * d + ky) * row_len..(oy * d + ky + 1) * row_len];
                         for kx in 0..n {
-                            let fk = f[ky * n + kx];
-                            let src = &row[(kx % d) * len + kx / d..][..ow];
-                            for (o, v) in out.iter_mut().zip(src) {
-                                *o += fk * v;
-                            }
+                            taps.push((f[ky * n + kx], &row[(kx % d) * len + kx / d..][..ow]));
                         }
                     }
+                    accumulate(out, &taps);
                 }
             }
+        }
+    }
+}
+
+/// `out[o] += Σ f · src[o]` over the `(f, src)` pairs, four taps per sweep so `out` is loaded
+/// and stored a quarter as often (each sweep vectorises over `o`).
+fn accumulate(out: &mut [f32], taps: &[(f32, &[f32])]) {
+    let n = out.len();
+    let mut quads = taps.chunks_exact(4);
+    for q in &mut quads {
+        let (f0, f1, f2, f3) = (q[0].0, q[1].0, q[2].0, q[3].0);
+        let (a, b, c, d) = (&q[0].1[..n], &q[1].1[..n], &q[2].1[..n], &q[3].1[..n]);
+        for i in 0..n {
+            out[i] += f0 * a[i] + f1 * b[i] + f2 * c[i] + f3 * d[i];
+        }
+    }
+    for &(f, src) in quads.remainder() {
+        for (o, v) in out.iter_mut().zip(&src[..n]) {
+            *o += f * v;
         }
     }
 }
@@ -241,24 +251,23 @@ fn upsample_line(src: &[f32], bias: f32, up: usize, p0: i64, f: &[f32], dst: &mu
 fn upsample_cols(src: &[f32], h: usize, w: usize, up: usize, p0: i64, f: &[f32], dst: &mut [f32], mh: usize) {
     let up_i = up as i64;
     let t = f.len() as i64;
+    let mut taps: Vec<(f32, &[f32])> = Vec::with_capacity(f.len());
     for i in 0..mh {
         let row_out = &mut dst[i * w..(i + 1) * w];
         let start = i as i64 - p0;
         let mut k = (-start).rem_euclid(up_i);
+        taps.clear();
         while k < t {
             let j = (start + k) / up_i;
             if j >= h as i64 {
                 break;
             }
             if j >= 0 {
-                let fk = f[k as usize];
-                let src_row = &src[j as usize * w..(j as usize + 1) * w];
-                for (o, v) in row_out.iter_mut().zip(src_row) {
-                    *o += fk * v;
-                }
+                taps.push((f[k as usize], &src[j as usize * w..(j as usize + 1) * w]));
             }
             k += up_i;
         }
+        accumulate(row_out, &taps);
     }
 }
 

@@ -37,51 +37,58 @@ pub use crate::kernels::cpu::Taps as FirHost;
 const WG_X: u32 = 16;
 const WG_Y: u32 = 16;
 
-/// `shaders/upfirdn2d.wgsl`, with the workgroup size filled in.
-struct Upfirdn2dKernel;
+/// One of `shaders/*.wgsl` with its template variables: the workgroup size (every kernel) and
+/// any others the shader declares.
+struct Wgsl {
+    /// The shader's file name (part of the kernel's cache id).
+    name: &'static str,
+    source: &'static str,
+    vars: Vec<(&'static str, String)>,
+}
 
-impl KernelSource for Upfirdn2dKernel {
+impl Wgsl {
+    fn new(name: &'static str, source: &'static str) -> Self {
+        Self { name, source, vars: vec![("workgroup_size_x", WG_X.to_string()), ("workgroup_size_y", WG_Y.to_string())] }
+    }
+
+    fn var(mut self, key: &'static str, value: usize) -> Self {
+        self.vars.push((key, value.to_string()));
+        self
+    }
+}
+
+impl KernelSource for Wgsl {
     fn source(&self) -> SourceTemplate {
-        SourceTemplate::new(include_str!("../../shaders/upfirdn2d.wgsl"))
-            .register("workgroup_size_x", WG_X.to_string())
-            .register("workgroup_size_y", WG_Y.to_string())
+        self.vars.iter().fold(SourceTemplate::new(self.source), |t, (k, v)| t.register(*k, v.clone()))
     }
 
     fn id(&self) -> KernelId {
-        KernelId::new::<Self>().info((WG_X, WG_Y))
+        KernelId::new::<Self>().info((self.name, self.vars.clone()))
     }
 
     fn lang(&self) -> &'static str {
         "wgsl"
     }
+}
+
+fn upfirdn2d_kernel() -> Wgsl {
+    Wgsl::new("upfirdn2d.wgsl", include_str!("../../shaders/upfirdn2d.wgsl"))
+}
+
+/// The fused kernel with its tile capacities ((48² + 32²) · 4 B = 13 KiB of workgroup memory,
+/// under WebGPU's 16 KiB minimum).
+fn filtered_lrelu_kernel() -> Wgsl {
+    Wgsl::new("filtered_lrelu.wgsl", include_str!("../../shaders/filtered_lrelu.wgsl")).var("mid_cap_sq", MID_CAP * MID_CAP).var("in_cap_sq", IN_CAP * IN_CAP)
+}
+
+fn to_rgba8_kernel() -> Wgsl {
+    Wgsl::new("to_rgba8.wgsl", include_str!("../../shaders/to_rgba8.wgsl"))
 }
 
 /// Largest mid (up-sampled) tile side the fused kernel's workgroup memory holds.
 const MID_CAP: usize = 48;
 /// Largest input tile side the fused kernel's workgroup memory holds.
 const IN_CAP: usize = 32;
-
-/// `shaders/filtered_lrelu.wgsl`, with the workgroup size and tile capacities filled in
-/// ((48² + 32²) · 4 B = 13 KiB of workgroup memory, under WebGPU's 16 KiB minimum).
-struct FilteredLreluKernel;
-
-impl KernelSource for FilteredLreluKernel {
-    fn source(&self) -> SourceTemplate {
-        SourceTemplate::new(include_str!("../../shaders/filtered_lrelu.wgsl"))
-            .register("workgroup_size_x", WG_X.to_string())
-            .register("workgroup_size_y", WG_Y.to_string())
-            .register("mid_cap_sq", (MID_CAP * MID_CAP).to_string())
-            .register("in_cap_sq", (IN_CAP * IN_CAP).to_string())
-    }
-
-    fn id(&self) -> KernelId {
-        KernelId::new::<Self>().info((WG_X, WG_Y, MID_CAP, IN_CAP))
-    }
-
-    fn lang(&self) -> &'static str {
-        "wgsl"
-    }
-}
 
 const MODE_SEPARABLE: u32 = 0;
 const MODE_FULL: u32 = 1;
@@ -184,12 +191,12 @@ fn wgpu_primitive<const D: usize>(x: &Tensor<D>) -> Option<CubeTensor> {
 
 /// Launches `upfirdn2d.wgsl` on `x [planes, h, w]` (contiguous) into a new `[n, c, oh, ow]` tensor.
 fn launch(x: &CubeTensor, bias: Option<&CubeTensor>, p: &Params, out_shape: [usize; 4]) -> CubeTensor {
-    launch_kernel(Upfirdn2dKernel, x, bias, &p.filt, &p.words(), out_shape)
+    launch_kernel(upfirdn2d_kernel(), x, bias, &p.filt, &p.words(), out_shape)
 }
 
 /// Launches a kernel with the bindings both shaders share (`x`, `bias`, `filt`, `params`, `out`)
 /// over a `(ceil(ow / WG_X), ceil(oh / WG_Y), planes)` grid into a new `[n, c, oh, ow]` tensor.
-fn launch_kernel<K: KernelSource>(kernel: K, x: &CubeTensor, bias: Option<&CubeTensor>, filt: &[f32], words: &[u32], out_shape: [usize; 4]) -> CubeTensor {
+fn launch_kernel(kernel: Wgsl, x: &CubeTensor, bias: Option<&CubeTensor>, filt: &[f32], words: &[u32], out_shape: [usize; 4]) -> CubeTensor {
     let client = &x.client;
     let planes = out_shape[0] * out_shape[1];
     let out_elems = out_shape.iter().product::<usize>();
@@ -442,31 +449,12 @@ impl FilteredLreluOp {
                 self.clamp.unwrap_or(0.0).to_bits(),
                 fd_off,
             ];
-            return Some(launch_kernel(FilteredLreluKernel, xt, bt, &filt, &words, [n, c, oh, ow]));
+            return Some(launch_kernel(filtered_lrelu_kernel(), xt, bt, &filt, &words, [n, c, oh, ow]));
         }
 
         // Pass 1: bias, up-sampling, activation -> mid; pass 2: down-sampling (gain 1, no padding).
         let mid = self.up_pass(xt, bt, true);
         Some(upfirdn2d_cube(&mid, self.fd.as_ref(), 1, down, [0, 0, 0, 0], 1.0))
-    }
-}
-
-/// `shaders/to_rgba8.wgsl`, with the workgroup size filled in.
-struct ToRgba8Kernel;
-
-impl KernelSource for ToRgba8Kernel {
-    fn source(&self) -> SourceTemplate {
-        SourceTemplate::new(include_str!("../../shaders/to_rgba8.wgsl"))
-            .register("workgroup_size_x", WG_X.to_string())
-            .register("workgroup_size_y", WG_Y.to_string())
-    }
-
-    fn id(&self) -> KernelId {
-        KernelId::new::<Self>().info((WG_X, WG_Y))
-    }
-
-    fn lang(&self) -> &'static str {
-        "wgsl"
     }
 }
 
@@ -539,7 +527,7 @@ pub fn to_rgba8_wgpu(x: Tensor<3>, scale: Tensor<1>) -> Option<PackedRgba8> {
     let params = client.create_from_slice(&bytes_u32(&[n as u32, h as u32, w as u32, pitch as u32]));
     let count = CubeCount::Static((w as u32).div_ceil(WG_X), (h as u32).div_ceil(WG_Y), 1);
     client.launch(
-        Box::new(SourceKernel::new(ToRgba8Kernel, CubeDim::new_2d(WG_X, WG_Y))),
+        Box::new(SourceKernel::new(to_rgba8_kernel(), CubeDim::new_2d(WG_X, WG_Y))),
         count,
         KernelArguments::new().with_buffers(vec![xt.handle.clone().binding(), st.handle.clone().binding(), params.binding(), handle.clone().binding()]),
     );
