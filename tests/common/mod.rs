@@ -50,4 +50,20 @@ pub fn assert_close<const D: usize>(t: Tensor<D>, exp: &Expected, key: &str, tol
     assert!(err <= tol, "{key}: max abs error {err:e} > {tol:e}");
 }
 
-pub const NETWORKS: [&str; 4] = ["sg3t_64", "sg3r_64", "sg2_64", "sg3t_64_cond4"];
+/// The fixture networks: every entry of the fixtures' `manifest.json` that has expected outputs
+/// (so a different or held-out fixture set is tested whole), else the four shipped ones.
+pub fn networks() -> Vec<String> {
+    let shipped = || ["sg3t_64", "sg3r_64", "sg2_64", "sg3t_64_cond4"].map(String::from).to_vec();
+    let Ok(text) = std::fs::read_to_string(fixtures().join("manifest.json")) else { return shipped() };
+    let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(&text) else { return shipped() };
+    let found: Vec<String> = m
+        .iter()
+        .filter(|(name, v)| v.get("expected_keys").is_some() && fixtures().join(format!("{name}.pkl")).is_file())
+        .map(|(name, _)| name.clone())
+        .collect();
+    if found.is_empty() {
+        shipped()
+    } else {
+        found
+    }
+}
