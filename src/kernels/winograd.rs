@@ -3,11 +3,12 @@
 //! input channel instead of 144 (Lavin & Gray, "Fast Algorithms for Convolutional Neural
 //! Networks", 2016).
 //!
-//! Three passes, each laid out so memory is streamed, not scattered:
+//! Every 3x3 filter is transformed once (`G g Gᵀ` into `U[36][out][in]`); then, a band of tile
+//! rows at a time (so the buffers stay bounded at 1024² and are reused between layers), three
+//! passes, each laid out so memory is streamed, not scattered:
 //! 1. transform every 6x6 input tile (`Bᵀ d B`) into `V[36][in][tiles]` (per channel, tiles in
-//!    order, so each of the 36 planes is written sequentially), and every 3x3 filter
-//!    (`G g Gᵀ`) into `U[36][out][in]`;
-//! 2. 36 independent GEMMs `M[e] = U[e] · V[e]` (`[out, in] x [in, tiles]`);
+//!    order, so each of the 36 planes is written sequentially);
+//! 2. 36 GEMMs `M[e] = U[e] · V[e]` (`[out, in] x [in, tiles]`), threads splitting the tiles;
 //! 3. transform back (`Aᵀ m A`) into 4x4 output tiles.
 //!
 //! Twin: `kernels::cpu::conv2d_direct` (the k² GEMMs over shifted views); tests/kernels.rs holds
