@@ -1,7 +1,8 @@
 //! The explorer driven like a user would (issue 4): egui_kittest runs the real app — its panels,
 //! its render thread, its texture uploads — on a fixture network, moves controls by their
 //! labels, and checks that the image on screen changes accordingly. The egui side renders through
-//! wgpu (lavapipe in CI); the networks run on the CPU backend to keep the test quick.
+//! wgpu (lavapipe in CI); the networks run on the CPU backend to keep the test quick, except in
+//! the test of the copy-free path, where the generator shares the renderer's wgpu device.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -229,4 +230,55 @@ fn save_image_writes_numbered_full_resolution_pngs() {
     let frame = h.state().frame().unwrap();
     assert_eq!((first.width(), first.height()), (64, 64));
     assert_eq!(first.as_raw(), &stylescope::export::quantize_chw(&frame.output.as_ref().unwrap().get().unwrap(), 3, 64, 64));
+}
+
+/// The window's own wgpu device (here the test renderer's, on lavapipe) shared with the
+/// generator: the frame goes from the generator's buffer to the egui texture on the GPU, and the
+/// window shows the same image as with the CPU backend.
+#[test]
+fn frames_reach_the_window_texture_on_the_gpu() {
+    use eframe::egui_wgpu;
+    let mut setup = egui_kittest::wgpu::default_wgpu_setup();
+    if let egui_wgpu::WgpuSetup::CreateNew(create) = &mut setup {
+        // As `gui::run` asks: the adapter's limits and features, so burn can share the device.
+        create.device_descriptor = Arc::new(|adapter| wgpu::DeviceDescriptor {
+            required_limits: adapter.limits(),
+            required_features: adapter.features().difference(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS | wgpu::Features::all_experimental_mask()),
+            ..Default::default()
+        });
+    }
+    let rs = egui_kittest::wgpu::create_render_state(setup, egui_wgpu::RendererOptions::PREDICTABLE);
+    let shared = stylescope::render::SharedGpu { instance: rs.instance.clone(), adapter: rs.adapter.clone(), device: rs.device.clone(), queue: rs.queue.clone() };
+    let gpu_launch = Launch { backend: Some(BackendChoice::Wgpu), shared_gpu: Some(shared), ..launch("sg3t_64.pkl") };
+    let mut app = ExplorerApp::new(&egui::Context::default(), gpu_launch).unwrap();
+    app.set_render_state(Some(rs.clone()));
+    let mut gpu = Harness::builder()
+        .with_size([1400.0, 1000.0])
+        .renderer(egui_kittest::wgpu::WgpuTestRenderer::from_render_state(rs))
+        .build_ui_state(|ui, app: &mut ExplorerApp| app.ui_root(ui), app);
+    step_until(&mut gpu, "the first frame on the shared device", |a| a.frame().is_some() && !a.is_busy());
+    assert!(gpu.state().model().unwrap().device.contains("sharing"), "{}", gpu.state().model().unwrap().device);
+    assert!(gpu.state().frame_stayed_on_gpu(), "the frame did not go to the texture on the GPU");
+    assert!(!gpu.state().frame().unwrap().rgba.is_on_host(), "the pixels were read back to the CPU");
+    let on_gpu = gpu.render().unwrap();
+
+    let mut cpu = harness(launch("sg3t_64.pkl"), true);
+    settled_pixels(&mut cpu, "the first CPU frame");
+    let on_cpu = cpu.render().unwrap();
+    // The middle of the image area (the same place in both windows): same picture, up to float
+    // differences between the backends, and not blank.
+    let (cx, cy) = (on_gpu.width() / 2 + 150, on_gpu.height() / 2);
+    let (mut max_diff, mut lo, mut hi) = (0u8, 255u8, 0u8);
+    for y in cy - 100..cy + 100 {
+        for x in cx - 100..cx + 100 {
+            let (a, b) = (on_gpu.get_pixel(x, y), on_cpu.get_pixel(x, y));
+            for k in 0..3 {
+                max_diff = max_diff.max(a[k].abs_diff(b[k]));
+                lo = lo.min(a[k]);
+                hi = hi.max(a[k]);
+            }
+        }
+    }
+    assert!(hi > lo + 4, "the image area is flat ({lo}..{hi}): no frame on screen?");
+    assert!(max_diff <= 3, "GPU-path window differs from the CPU-path window by {max_diff}");
 }

@@ -217,6 +217,12 @@ impl ExplorerApp {
         self.settings.backend.unwrap_or(self.default_backend)
     }
 
+    /// Gives the app eframe's wgpu state (done by [`run`]; tests pass their renderer's), so
+    /// frames rendered on that device reach the screen without a CPU copy.
+    pub fn set_render_state(&mut self, render_state: Option<eframe::egui_wgpu::RenderState>) {
+        self.render_state = render_state;
+    }
+
     /// The texture showing the current frame.
     pub(crate) fn frame_texture(&self) -> Option<egui::TextureId> {
         match (&self.native, self.showing_native) {
@@ -741,7 +747,7 @@ pub fn run(mut launch: Launch) -> anyhow::Result<()> {
                 });
             }
             let mut app = ExplorerApp::new(&cc.egui_ctx, launch)?;
-            app.render_state = cc.wgpu_render_state.clone();
+            app.set_render_state(cc.wgpu_render_state.clone());
             if let Some(rs) = &cc.wgpu_render_state {
                 let info = rs.adapter.get_info();
                 app.report(format!("window drawn by wgpu on {} ({:?})", info.name, info.backend));
