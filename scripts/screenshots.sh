@@ -11,7 +11,7 @@ name="$1"
 shift
 source scripts/setup-debian.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/stylescope-target}"
-cargo build --quiet
+cargo build --release --quiet   # the build scripts/stylescope.sh makes
 cfg="$(mktemp -d)"
 trap 'rm -rf "$cfg"' EXIT
 mkdir -p "$cfg/stylescope" screenshots
@@ -21,6 +21,6 @@ fi
 export XDG_RUNTIME_DIR="$cfg/run"
 mkdir -m 700 -p "$XDG_RUNTIME_DIR"
 XDG_CONFIG_HOME="$cfg" STYLESCOPE_SCREENSHOT="$PWD/screenshots/$name.png" timeout 600 \
-  xvfb-run -a -s "-screen 0 1600x1000x24" "$CARGO_TARGET_DIR/debug/stylescope" "$@"
+  xvfb-run -a -s "-screen 0 1600x1000x24" "$CARGO_TARGET_DIR/release/stylescope" "$@"
 test -s "screenshots/$name.png"
 echo "screenshots/$name.png"
