@@ -105,8 +105,6 @@ pub struct ExplorerApp {
     pub(crate) texture: Option<egui::TextureHandle>,
     /// The frame texture on the window's wgpu device, filled from the generator's buffer.
     native: Option<NativeTexture>,
-    /// Whether the frame on screen is in `native` (else in `texture`).
-    showing_native: bool,
     /// eframe's wgpu state (device, queue, renderer), when the window is drawn by wgpu.
     pub(crate) render_state: Option<eframe::egui_wgpu::RenderState>,
     pub(crate) fft_texture: Option<egui::TextureHandle>,
@@ -194,7 +192,6 @@ impl ExplorerApp {
             frame: None,
             texture: None,
             native: None,
-            showing_native: false,
             render_state: None,
             fft_texture: None,
             frames_received: 0,
@@ -225,15 +222,16 @@ impl ExplorerApp {
 
     /// The texture showing the current frame.
     pub(crate) fn frame_texture(&self) -> Option<egui::TextureId> {
-        match (&self.native, self.showing_native) {
-            (Some(n), true) => Some(n.id),
+        match &self.native {
+            Some(n) if self.frame_stayed_on_gpu() => Some(n.id),
             _ => self.texture.as_ref().map(|t| t.id()),
         }
     }
 
-    /// Whether the frame on screen came to its texture without a copy through the CPU.
+    /// Whether the frame on screen came to its texture without a copy through the CPU: it is
+    /// in a GPU buffer and the window (drawn by wgpu) copied it into `native` (see `upload`).
     pub fn frame_stayed_on_gpu(&self) -> bool {
-        self.showing_native && self.native.is_some()
+        frame_copied_on_gpu(self.frame.as_ref(), self.render_state.is_some()) && self.native.is_some()
     }
 
     /// Frames received from the worker so far.
@@ -373,18 +371,16 @@ impl ExplorerApp {
     /// Puts a frame's pixels into the textures: a GPU-to-GPU copy when the frame is in a buffer
     /// of the window's device, else one upload from the host.
     fn upload(&mut self, ctx: &egui::Context, frame: &Frame) {
-        self.showing_native = false;
         if let (Some(gpu), Some(rs)) = (&frame.gpu, &self.render_state) {
             let first = self.native.is_none();
             self.native = Some(NativeTexture::show(self.native.take(), rs, gpu));
-            self.showing_native = true;
             if first {
                 self.report("frames go from the generator to the screen on the GPU (no copy through the CPU)".to_string());
             }
         }
         // Nearest-neighbour, like the visualizer: pixels stay pixels when zoomed.
         let options = egui::TextureOptions::NEAREST;
-        if !self.showing_native {
+        if !frame_copied_on_gpu(Some(frame), self.render_state.is_some()) {
             match frame.rgba.get() {
                 Ok(rgba) => {
                     let image = egui::ColorImage::from_rgba_unmultiplied([frame.width, frame.height], &rgba);
@@ -629,6 +625,12 @@ impl eframe::App for ExplorerApp {
         // Stop the render thread before the process unloads the GPU driver under it.
         self.worker.shutdown(Duration::from_secs(3));
     }
+}
+
+/// Whether `upload` puts `frame` into the native texture by a GPU copy (rather than uploading
+/// its pixels): it is in a GPU buffer and the window is drawn by wgpu.
+fn frame_copied_on_gpu(frame: Option<&Frame>, window_on_wgpu: bool) -> bool {
+    window_on_wgpu && frame.is_some_and(|f| f.gpu.is_some())
 }
 
 /// The frame texture on the window's wgpu device (`Rgba8Unorm`, registered with egui's

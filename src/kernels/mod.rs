@@ -48,6 +48,12 @@ impl ResampleFilter {
         Self { fir, host }
     }
 
+    /// From a layer's stored buffer and the host taps loaded with it
+    /// (`model::layers::load_resample_filter`).
+    pub fn stored(t: &Tensor<2>, host: &Taps) -> Self {
+        Self { fir: Fir::Full(t.clone()), host: host.clone() }
+    }
+
     /// The device tensor (the module buffer under its official name).
     pub fn tensor(&self) -> Tensor<2> {
         match &self.fir {
@@ -125,8 +131,9 @@ fn upfirdn2d_cpu(x: &Tensor<4>, f: Option<&Taps>, up: usize, down: usize, paddin
 }
 
 /// A grouped correlation with symmetric padding (`groups` blocks of `[out/groups, in/groups]`)
-/// through the CPU convolution kernel (Winograd for 3x3), one sample and group at a time.
-fn conv2d_cpu(x: &Tensor<4>, w: &Tensor<4>, pad: usize, groups: usize) -> Option<Tensor<4>> {
+/// through the CPU convolution kernel (Winograd for 3x3), one sample and group at a time;
+/// `None` for shapes it does not take (non-square kernels, groups that do not divide).
+pub fn conv2d_cpu(x: &Tensor<4>, w: &Tensor<4>, pad: usize, groups: usize) -> Option<Tensor<4>> {
     let [n, in_ch, h, wd] = x.dims();
     let [out_ch, in_g, k, k2] = w.dims();
     if k != k2 || in_g * groups != in_ch || out_ch % groups != 0 {

@@ -7,7 +7,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::error::LoadError;
 use crate::kernels::cpu::Taps;
-use crate::kernels::reference::{bias_act, Activation, Fir};
+use crate::kernels::reference::{bias_act, Activation};
 use crate::kernels::{conv2d_resample, KernelChoice, ResampleFilter};
 use crate::model::config::{DBlockSpec, DiscriminatorConfig, MappingConfig};
 use crate::model::layers::{FullyConnectedLayer, MappingNetwork, NamedParams, ParamRef};
@@ -67,7 +67,7 @@ impl Conv2dLayer {
     fn forward(&self, x: Tensor<4>, gain: f64) -> Tensor<4> {
         let [_, in_ch, k, _] = self.weight.dims();
         let w = self.weight.val().div_scalar(((in_ch * k * k) as f64).sqrt());
-        let f = ResampleFilter { fir: Fir::Full(self.resample_filter.clone()), host: self.resample_host.clone() };
+        let f = ResampleFilter::stored(&self.resample_filter, &self.resample_host);
         let x = conv2d_resample(x, w, Some(&f), 1, self.down, k / 2, 1, KernelChoice::Auto);
         let act = if self.lrelu { Activation::LeakyRelu(0.2) } else { Activation::Linear };
         let act_gain = if self.lrelu { std::f64::consts::SQRT_2 } else { 1.0 };

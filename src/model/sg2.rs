@@ -9,7 +9,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 
 use crate::error::LoadError;
 use crate::kernels::cpu::Taps;
-use crate::kernels::reference::{bias_act, Activation, Fir};
+use crate::kernels::reference::{bias_act, Activation};
 use crate::kernels::{conv2d_resample, upsample2d, KernelChoice, ResampleFilter};
 use crate::model::config::{Sg2BlockSpec, Sg2Config};
 use crate::model::layers::{rec2, rec4, FullyConnectedLayer, NamedParams, ParamRef, Trace};
@@ -78,7 +78,7 @@ impl SynthesisLayer {
         let styles = self.affine.forward(w);
         rec2(trace, || format!("{name}.affine"), &styles);
         let n = x.dims()[0];
-        let f = resample(&self.resample_filter, &self.resample_host);
+        let f = ResampleFilter::stored(&self.resample_filter, &self.resample_host);
         let x = modulated_conv2d(x, self.weight.val(), styles, true, self.up, 1, Some(&f), kernels);
         let r = self.resolution;
         let strength = || {
@@ -232,18 +232,13 @@ impl SynthesisBlock {
         idx += 1;
         let y = self.torgb.forward(x.clone(), w_at(idx), kernels, trace, &format!("{name}.torgb"));
         let img = match img {
-            Some(img) => upsample2d(img, &resample(&self.resample_filter, &self.resample_host), 2, kernels) + y,
+            Some(img) => upsample2d(img, &ResampleFilter::stored(&self.resample_filter, &self.resample_host), 2, kernels) + y,
             None => y,
         };
         rec4(trace, || format!("{name}:0"), &x);
         rec4(trace, || format!("{name}:1"), &img);
         (x, img)
     }
-}
-
-/// A stored filter buffer with its host taps, as the kernels take it.
-fn resample(t: &Tensor<2>, host: &Taps) -> ResampleFilter {
-    ResampleFilter { fir: Fir::Full(t.clone()), host: host.clone() }
 }
 
 /// A block after b4 always receives the previous block's features; this only guards the type.

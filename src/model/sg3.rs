@@ -10,9 +10,9 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::error::LoadError;
-use crate::kernels::cpu::{conv2d as cpu_conv2d, FilteredLrelu, Taps};
+use crate::kernels::cpu::{FilteredLrelu, Taps};
 use crate::kernels::reference::{filtered_lrelu, Fir};
-use crate::kernels::{use_fast_cpu, KernelChoice};
+use crate::kernels::{conv2d_cpu, use_fast_cpu, KernelChoice};
 use crate::model::config::{Sg3Config, Sg3InputSpec, Sg3LayerSpec};
 use crate::model::filters::design_lowpass_filter;
 use crate::model::layers::{rec2, rec4, FullyConnectedLayer, NamedParams, ParamRef, Trace};
@@ -356,21 +356,14 @@ pub fn modulated_conv2d(
         Some(g) => wm * g.reshape([1, 1, 1, 1, 1]),
         None => wm,
     };
-    if fast_cpu {
-        let device = x.device();
-        let xs: Vec<f32> = x.into_data().convert::<f32>().try_to_vec().unwrap_or_default();
-        let ws: Vec<f32> = wm.into_data().convert::<f32>().try_to_vec().unwrap_or_default();
-        let (plane_in, w_per) = (in_ch * h * w_, out_ch * in_ch * kh * kw);
-        let mut out = Vec::new();
-        let (mut oh, mut ow) = (0, 0);
-        for s in 0..n {
-            let (y, yh, yw) = cpu_conv2d(&xs[s * plane_in..(s + 1) * plane_in], in_ch, h, w_, &ws[s * w_per..(s + 1) * w_per], out_ch, kh, padding);
-            (oh, ow) = (yh, yw);
-            out.extend_from_slice(&y);
-        }
-        return Tensor::from_data(TensorData::new(out, [n, out_ch, oh, ow]), &device);
-    }
     let (oh, ow) = (h + 2 * padding + 1 - kh, w_ + 2 * padding + 1 - kw);
+    if fast_cpu {
+        // One group per sample, as the grouped convolution below.
+        let xg = x.clone().reshape([1, n * in_ch, h, w_]);
+        if let Some(y) = conv2d_cpu(&xg, &wm.clone().reshape([n * out_ch, in_ch, kh, kw]), padding, n) {
+            return y.reshape([n, out_ch, oh, ow]);
+        }
+    }
     if n * out_ch * oh * ow <= MAX_BUFFER_ELEMS {
         let x = x.reshape([1, n * in_ch, h, w_]);
         let wm: Tensor<4> = wm.reshape([n * out_ch, in_ch, kh, kw]);

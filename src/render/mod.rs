@@ -407,62 +407,52 @@ fn render_one(l: &mut Loaded, req: &RenderRequest) -> Result<Frame, String> {
     let untransform = req.view.untransform && l.generator.family() == Family::StyleGan3;
     // On the window's own device, the shown image stays on the GPU (the FFT and untransform
     // views are computed on the host).
-    if l.on_shared_device && !untransform && !req.view.fft {
-        if let Some(g) = on_gpu::shown_on_gpu(&tensor, base, n, &req.view)? {
+    let on_gpu = if l.on_shared_device && !untransform && !req.view.fft { on_gpu::shown_on_gpu(&tensor, base, n, &req.view)? } else { None };
+    let (rgba, gpu, fft_rgba, output, stats_all, stats_shown) = match on_gpu {
+        Some(g) => {
             let image = g.image.clone();
             let output = layer.is_none().then(|| {
-                let t = tensor.clone().narrow(0, 0, 1);
+                let t = tensor.narrow(0, 0, 1);
                 HostCopy::on_device(move || read_f32(t.clone()).map_err(|e| e.to_string()))
             });
-            return Ok(Frame {
-                request: req.clone(),
-                width: w,
-                height: h,
-                rgba: HostCopy::on_device(move || image.read()),
-                gpu: Some(g.image),
-                fft_rgba: None,
-                output,
-                layer,
-                channels: c,
-                base_channel: base,
-                shown_channels: n,
-                stats_all: g.stats_all,
-                stats_shown: g.stats_shown,
-                render_ms: start.elapsed().as_secs_f64() * 1000.0,
-            });
+            (HostCopy::on_device(move || image.read()), Some(g.image), None, output, g.stats_all, g.stats_shown)
         }
-    }
-    let data = read_f32(tensor.narrow(0, 0, 1)).map_err(|e| e.to_string())?;
-    // Untransform: resample the shown channels back through `synthesis.input.transform` (the
-    // inverse of the forward transform), as the visualizer does. Only the shown channels, so
-    // wide inner layers stay interactive; the statistics then describe those channels.
-    let (data, c_eff, view) = if untransform {
-        let buffer = crate::model::invert3(forward).ok_or("the input transform is singular")?;
-        let sub = &data[base * h * w..(base + n) * h * w];
-        let out = untransform::apply_affine(sub, n, h, w, buffer).ok_or("the input transform is singular")?;
-        (out, n, LayerView { base_channel: 0, ..req.view.clone() })
-    } else {
-        (data, c, req.view.clone())
+        None => {
+            let data = read_f32(tensor.narrow(0, 0, 1)).map_err(|e| e.to_string())?;
+            // Untransform: resample the shown channels back through `synthesis.input.transform`
+            // (the inverse of the forward transform), as the visualizer does. Only the shown
+            // channels, so wide inner layers stay interactive; the statistics then describe them.
+            let (data, c_eff, view) = if untransform {
+                let buffer = crate::model::invert3(forward).ok_or("the input transform is singular")?;
+                let sub = &data[base * h * w..(base + n) * h * w];
+                let out = untransform::apply_affine(sub, n, h, w, buffer).ok_or("the input transform is singular")?;
+                (out, n, LayerView { base_channel: 0, ..req.view.clone() })
+            } else {
+                (data, c, req.view.clone())
+            };
+            let shown = pixels::to_rgba(&data, c_eff, h, w, &view);
+            let fft_rgba = view.fft.then(|| {
+                let channels = if view.fft_all_channels { 0..c_eff } else { shown.base_channel..shown.base_channel + shown.shown_channels };
+                Arc::new(pixels::spectrum_rgba(&data, channels, h, w, view.fft_range_db, view.fft_beta))
+            });
+            let output = layer.is_none().then(|| HostCopy::ready(data));
+            (HostCopy::ready(shown.rgba), None, fft_rgba, output, shown.stats_all, shown.stats_shown)
+        }
     };
-    let shown = pixels::to_rgba(&data, c_eff, h, w, &view);
-    let fft_rgba = view.fft.then(|| {
-        let channels = if view.fft_all_channels { 0..c_eff } else { shown.base_channel..shown.base_channel + shown.shown_channels };
-        Arc::new(pixels::spectrum_rgba(&data, channels, h, w, view.fft_range_db, view.fft_beta))
-    });
     Ok(Frame {
         request: req.clone(),
         width: w,
         height: h,
-        rgba: HostCopy::ready(shown.rgba),
-        gpu: None,
+        rgba,
+        gpu,
         fft_rgba,
-        output: layer.is_none().then(|| HostCopy::ready(data)),
+        output,
         layer,
         channels: c,
         base_channel: base,
         shown_channels: n,
-        stats_all: shown.stats_all,
-        stats_shown: shown.stats_shown,
+        stats_all,
+        stats_shown,
         render_ms: start.elapsed().as_secs_f64() * 1000.0,
     })
 }
