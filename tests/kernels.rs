@@ -95,10 +95,11 @@ fn cpu_conv2d_matches_burn_conv2d() {
 #[test]
 fn winograd_conv3x3_matches_direct() {
     use stylescope::kernels::cpu::conv2d_direct;
-    use stylescope::kernels::winograd::conv3x3;
+    use stylescope::kernels::winograd::{conv3x3, conv3x3_threads};
     let device = Device::flex();
     device.seed(5);
-    for (i, o, h, w, pad) in [(16, 16, 9, 10, 2), (3, 5, 4, 4, 0), (32, 24, 36, 36, 2), (20, 40, 17, 23, 1), (64, 16, 3, 7, 2), (8, 8, 1, 1, 2)] {
+    // The last shape spans two bands of tile rows (256 channels: 910 tiles per band).
+    for (i, o, h, w, pad) in [(16, 16, 9, 10, 2), (3, 5, 4, 4, 0), (32, 24, 36, 36, 2), (20, 40, 17, 23, 1), (64, 16, 3, 7, 2), (8, 8, 1, 1, 2), (256, 16, 1830, 8, 1)] {
         // Activations of StyleGAN3's size (up to ~256 before the clamp) and unit-variance weights.
         let x = Tensor::<1>::random([i * h * w], Distribution::Normal(0.0, 30.0), &device);
         let wt = Tensor::<1>::random([o * i * 9], Distribution::Normal(0.0, 1.0), &device);
@@ -112,6 +113,11 @@ fn winograd_conv3x3_matches_direct() {
         // Its transforms amplify fp32 rounding (~5e-6 of the output range at 32 channels, vs
         // ~1e-7 direct); the networks' parity (1e-4 on images) holds through it.
         assert!(err < 2e-5, "winograd {i}->{o} {h}x{w} pad {pad}: rel. error {err:e}");
+        // Threads that divide the 36 GEMMs take whole ones; others split each GEMM's columns.
+        for threads in [1, 3, 5] {
+            let (other, ..) = conv3x3_threads(&xs, i, h, w, &ws, o, pad, threads);
+            assert_eq!(other, got, "{threads} threads: {i}->{o} {h}x{w}");
+        }
     }
 }
 

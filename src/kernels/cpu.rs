@@ -97,7 +97,7 @@ impl FilteredLrelu {
         s.a.resize(h * mw, 0.0);
         for r in 0..h {
             let src = &x[r * w..(r + 1) * w];
-            upsample_line(src, bias, up, x0, &fu, &mut s.a[r * mw..(r + 1) * mw], &mut s.line);
+            upsample_line(src, bias, up, x0, &fu, &mut s.a[r * mw..(r + 1) * mw], &mut s.line, &mut s.phase_out);
         }
         // Pass 2: up-sample columns along y: [mh, mw], then the activation.
         s.b.clear();
@@ -105,10 +105,7 @@ impl FilteredLrelu {
         upsample_cols(&s.a, h, mw, up, y0, &fu_y, &mut s.b, mh);
         let (gain, slope) = (self.gain, self.slope);
         let clamp = self.clamp.unwrap_or(f32::INFINITY);
-        for v in s.b.iter_mut() {
-            let a = if *v < 0.0 { *v * slope } else { *v };
-            *v = (a * gain).clamp(-clamp, clamp);
-        }
+        activate(&mut s.b, gain, slope, clamp);
         // Pass 3: down-sample.
         let (oh, ow) = self.output_size(h, w);
         let d = self.down;
@@ -166,35 +163,63 @@ impl FilteredLrelu {
     }
 }
 
-/// `out[o] += Σ f · src[o]` over the `(f, src)` pairs, four taps per sweep so `out` is loaded
-/// and stored a quarter as often (each sweep vectorises over `o`).
-fn accumulate(out: &mut [f32], taps: &[(f32, &[f32])]) {
-    let n = out.len();
-    let mut quads = taps.chunks_exact(4);
-    for q in &mut quads {
-        let (f0, f1, f2, f3) = (q[0].0, q[1].0, q[2].0, q[3].0);
-        let (a, b, c, d) = (&q[0].1[..n], &q[1].1[..n], &q[2].1[..n], &q[3].1[..n]);
-        for i in 0..n {
-            out[i] += f0 * a[i] + f1 * b[i] + f2 * c[i] + f3 * d[i];
+multiversion! {
+    /// `out[o] += Σ f · src[o]` over the `(f, src)` pairs, four taps per sweep so `out` is loaded
+    /// and stored a quarter as often (each sweep vectorises over `o`).
+    fn accumulate(out: &mut [f32], taps: &[(f32, &[f32])]) {
+        let n = out.len();
+        let mut quads = taps.chunks_exact(4);
+        for q in &mut quads {
+            let (f0, f1, f2, f3) = (q[0].0, q[1].0, q[2].0, q[3].0);
+            let (a, b, c, d) = (&q[0].1[..n], &q[1].1[..n], &q[2].1[..n], &q[3].1[..n]);
+            for i in 0..n {
+                out[i] += f0 * a[i] + f1 * b[i] + f2 * c[i] + f3 * d[i];
+            }
         }
-    }
-    for &(f, src) in quads.remainder() {
-        for (o, v) in out.iter_mut().zip(&src[..n]) {
-            *o += f * v;
+        for &(f, src) in quads.remainder() {
+            for (o, v) in out.iter_mut().zip(&src[..n]) {
+                *o += f * v;
+            }
         }
     }
 }
 
-/// Splits `row` into its `d` phases, `out[φ·len + m] = row[m·d + φ]` (zero past the end);
-/// returns `len = ⌈row.len() / d⌉`.
-fn deinterleave(row: &[f32], d: usize, out: &mut Vec<f32>) -> usize {
-    let len = row.len().div_ceil(d);
-    out.clear();
-    out.resize(d * len, 0.0);
-    for (i, v) in row.iter().enumerate() {
-        out[(i % d) * len + i / d] = *v;
+multiversion! {
+    /// Leaky ReLU with gain and clamp, in place: `clamp(gain · (v < 0 ? slope·v : v), ±clamp)`.
+    fn activate(v: &mut [f32], gain: f32, slope: f32, clamp: f32) {
+        for v in v.iter_mut() {
+            let a = if *v < 0.0 { *v * slope } else { *v };
+            *v = (a * gain).clamp(-clamp, clamp);
+        }
     }
-    len
+}
+
+multiversion! {
+    /// Splits `row` into its `d` phases, `out[φ·len + m] = row[m·d + φ]` (zero past the end);
+    /// returns `len = ⌈row.len() / d⌉`.
+    fn deinterleave(row: &[f32], d: usize, out: &mut Vec<f32>) -> usize {
+        let len = row.len().div_ceil(d);
+        out.clear();
+        out.resize(d * len, 0.0);
+        if d == 2 {
+            // Every official down-sampling is by 2: pairs split into two halves (vector shuffles).
+            let (even, odd) = out.split_at_mut(len);
+            for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(row.chunks_exact(2)) {
+                *e = pair[0];
+                *o = pair[1];
+            }
+            if row.len() % 2 == 1 {
+                even[len - 1] = row[row.len() - 1];
+            }
+            return len;
+        }
+        for (phase, dst) in out.chunks_exact_mut(len).enumerate() {
+            for (o, v) in dst.iter_mut().zip(row.iter().skip(phase).step_by(d)) {
+                *o = *v;
+            }
+        }
+        len
+    }
 }
 
 #[derive(Default)]
@@ -203,44 +228,42 @@ struct Scratch {
     b: Vec<f32>,
     phases: Vec<f32>,
     line: Vec<f32>,
+    phase_out: Vec<f32>,
 }
 
-/// `dst[i] = Σ_k f[k] · zp[i + k]` where `zp` is `src + bias` zero-inserted by `up` and shifted by
-/// `p0`. Polyphase: outputs `i ≡ φ (mod up)` use taps `k ≡ k0(φ)` only, over consecutive source
-/// samples, so each (phase, tap) pair is one contiguous multiply-add over a zero-margined copy.
-fn upsample_line(src: &[f32], bias: f32, up: usize, p0: i64, f: &[f32], dst: &mut [f32], line: &mut Vec<f32>) {
-    let n = src.len();
-    let t = f.len();
-    let margin = t + dst.len() / up + 2;
-    line.clear();
-    line.resize(n + 2 * margin, 0.0);
-    for (d, s) in line[margin..margin + n].iter_mut().zip(src) {
-        *d = s + bias;
-    }
-    let up_i = up as i64;
-    for phase in 0..up.min(dst.len()) {
-        let start = phase as i64 - p0;
-        let k0 = (-start).rem_euclid(up_i);
-        let j0 = (start + k0).div_euclid(up_i); // source index of tap k0 for the first output of this phase
-        let count = (dst.len() - phase).div_ceil(up);
-        let mut k = k0;
-        let mut acc_first = true;
-        while (k as usize) < t {
-            let fk = f[k as usize];
-            let off = j0 + (k - k0) / up_i + margin as i64;
-            if off >= 0 && (off as usize) + count <= line.len() {
-                let src = &line[off as usize..off as usize + count];
-                for (m, v) in src.iter().enumerate() {
-                    let o = &mut dst[phase + m * up];
-                    *o = if acc_first { fk * v } else { *o + fk * v };
-                }
-                acc_first = false;
-            }
-            k += up_i;
+multiversion! {
+    /// `dst[i] = Σ_k f[k] · zp[i + k]` where `zp` is `src + bias` zero-inserted by `up` and shifted by
+    /// `p0`. Polyphase: outputs `i ≡ φ (mod up)` use taps `k ≡ k0(φ)` only, over consecutive source
+    /// samples, so each (phase, tap) pair is one contiguous multiply-add over a zero-margined copy.
+    fn upsample_line(src: &[f32], bias: f32, up: usize, p0: i64, f: &[f32], dst: &mut [f32], line: &mut Vec<f32>, phase_out: &mut Vec<f32>) {
+        let n = src.len();
+        let t = f.len();
+        let margin = t + dst.len() / up + 2;
+        line.clear();
+        line.resize(n + 2 * margin, 0.0);
+        for (d, s) in line[margin..margin + n].iter_mut().zip(src) {
+            *d = s + bias;
         }
-        if acc_first {
-            for m in 0..count {
-                dst[phase + m * up] = 0.0;
+        let up_i = up as i64;
+        let mut taps: Vec<(f32, &[f32])> = Vec::with_capacity(t.div_ceil(up));
+        for phase in 0..up.min(dst.len()) {
+            let start = phase as i64 - p0;
+            let k0 = (-start).rem_euclid(up_i);
+            let j0 = (start + k0).div_euclid(up_i); // source index of tap k0 for the first output of this phase
+            let count = (dst.len() - phase).div_ceil(up);
+            taps.clear();
+            for k in (k0 as usize..t).step_by(up) {
+                let off = j0 + (k as i64 - k0) / up_i + margin as i64;
+                if off >= 0 && (off as usize) + count <= line.len() {
+                    taps.push((f[k], &line[off as usize..off as usize + count]));
+                }
+            }
+            // This phase's outputs are contiguous in `phase_out`, then interleaved into `dst`.
+            phase_out.clear();
+            phase_out.resize(count, 0.0);
+            accumulate(phase_out, &taps);
+            for (o, v) in dst[phase..].iter_mut().step_by(up).zip(phase_out.iter()) {
+                *o = *v;
             }
         }
     }

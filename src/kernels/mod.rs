@@ -4,6 +4,8 @@
 //! kernels on burn's plain CPU backend, the WGSL kernels on wgpu (also under autodiff), else
 //! the reference.
 
+#[macro_use]
+mod simd;
 pub mod reference;
 pub mod cpu;
 pub mod wgpu;
@@ -124,35 +126,50 @@ fn upfirdn2d_cpu(x: &Tensor<4>, f: Option<&Taps>, up: usize, down: usize, paddin
         (1, _, f) => cpu::FilteredLrelu { up: 1, down, padding, gain: gain as f32, slope: 1.0, clamp: None, fu: None, fd: f.cloned() },
         _ => return None,
     };
-    let xs: Vec<f32> = x.to_data().convert::<f32>().try_to_vec().ok()?;
+    let data = x.to_data();
     let (oh, ow) = op.output_size(h, w);
-    let y = op.run(&xs, n * c, h, w, &[]);
+    let y = op.run(&host_f32(&data), n * c, h, w, &[]);
     Some(Tensor::from_data(TensorData::new(y, [n, c, oh, ow]), &x.device()))
 }
 
-/// A grouped correlation with symmetric padding (`groups` blocks of `[out/groups, in/groups]`)
-/// through the CPU convolution kernel (Winograd for 3x3), one sample and group at a time;
-/// `None` for shapes it does not take (non-square kernels, groups that do not divide).
-pub fn conv2d_cpu(x: &Tensor<4>, w: &Tensor<4>, pad: usize, groups: usize) -> Option<Tensor<4>> {
-    let [n, in_ch, h, wd] = x.dims();
+/// Whether [`conv2d_cpu`] takes these shapes: square kernels, groups that divide the channels.
+pub fn conv2d_cpu_fits(x: &Tensor<4>, w: &Tensor<4>, groups: usize) -> bool {
+    let [_, in_ch, _, _] = x.dims();
     let [out_ch, in_g, k, k2] = w.dims();
-    if k != k2 || in_g * groups != in_ch || out_ch % groups != 0 {
-        return None;
-    }
+    k == k2 && groups > 0 && in_g * groups == in_ch && out_ch % groups == 0
+}
+
+/// A grouped correlation with symmetric padding (`groups` blocks of `[out/groups, in/groups]`)
+/// through the CPU convolution kernel (Winograd for 3x3), one sample and group at a time, for
+/// shapes [`conv2d_cpu_fits`] accepts. The tensors' buffers are read in place (no copy when
+/// they own them).
+pub fn conv2d_cpu(x: Tensor<4>, w: Tensor<4>, pad: usize, groups: usize) -> Tensor<4> {
+    let device = x.device();
+    let [n, in_ch, h, wd] = x.dims();
+    let [out_ch, in_g, k, _] = w.dims();
     let out_g = out_ch / groups;
-    let xs: Vec<f32> = x.to_data().convert::<f32>().try_to_vec().ok()?;
-    let ws: Vec<f32> = w.to_data().convert::<f32>().try_to_vec().ok()?;
-    let (mut out, mut size) = (Vec::new(), (0, 0));
+    let (xd, wdata) = (x.into_data(), w.into_data());
+    let (xs, ws) = (host_f32(&xd), host_f32(&wdata));
+    let mut parts = Vec::with_capacity(n * groups);
     for s in 0..n {
         for g in 0..groups {
             let xg = &xs[(s * in_ch + g * in_g) * h * wd..(s * in_ch + (g + 1) * in_g) * h * wd];
             let wg = &ws[g * out_g * in_g * k * k..(g + 1) * out_g * in_g * k * k];
-            let (y, oh, ow) = cpu::conv2d(xg, in_g, h, wd, wg, out_g, k, pad);
-            size = (oh, ow);
-            out.extend_from_slice(&y);
+            parts.push(cpu::conv2d(xg, in_g, h, wd, wg, out_g, k, pad));
         }
     }
-    Some(Tensor::from_data(TensorData::new(out, [n, out_ch, size.0, size.1]), &x.device()))
+    let (oh, ow) = parts.first().map_or((0, 0), |p| (p.1, p.2));
+    let out = if parts.len() == 1 { parts.pop().map(|p| p.0).unwrap_or_default() } else { parts.into_iter().flat_map(|p| p.0).collect() };
+    Tensor::from_data(TensorData::new(out, [n, out_ch, oh, ow]), &device)
+}
+
+/// `data`'s values as f32: borrowed when they are stored as f32 (always, for our tensors),
+/// converted otherwise.
+pub(crate) fn host_f32(data: &TensorData) -> std::borrow::Cow<'_, [f32]> {
+    match data.as_slice::<f32>() {
+        Ok(v) => std::borrow::Cow::Borrowed(v),
+        Err(_) => std::borrow::Cow::Owned(data.iter::<f32>().collect()),
+    }
 }
 
 /// `upsample2d`: ×`up` with output size `H·up` (StyleGAN2's skip connection).
@@ -220,10 +237,8 @@ pub fn conv2d_resample(
         return if down > 1 { fir(x, 1, down, [0, 0, 0, 0], 1.0) } else { x };
     }
     // No resampling: plain correlation with symmetric padding (negative padding crops).
-    if use_fast_cpu(&x.device(), choice) && px0 >= 0 && [px1, py0, py1] == [px0; 3] {
-        if let Some(y) = conv2d_cpu(&x, &w, px0 as usize, groups) {
-            return y;
-        }
+    if use_fast_cpu(&x.device(), choice) && px0 >= 0 && [px1, py0, py1] == [px0; 3] && conv2d_cpu_fits(&x, &w, groups) {
+        return conv2d_cpu(x, w, px0 as usize, groups);
     }
     let (x, pads) = reference::crop_negative(x, [px0, px1, py0, py1]);
     conv2d(x, w, None, ConvOptions::new_with_padding([1, 1], [(pads[2], pads[3]), (pads[0], pads[1])], [1, 1], groups))

@@ -3,13 +3,16 @@
 //! input channel instead of 144 (Lavin & Gray, "Fast Algorithms for Convolutional Neural
 //! Networks", 2016).
 //!
-//! Every 3x3 filter is transformed once (`G g Gᵀ` into `U[36][out][in]`); then, a band of tile
+//! Every 3x3 filter is transformed once (`G g Gᵀ` into `U[out][36][in]`); then, a band of tile
 //! rows at a time (so the buffers stay bounded at 1024² and are reused between layers), three
-//! passes, each laid out so memory is streamed, not scattered:
-//! 1. transform every 6x6 input tile (`Bᵀ d B`) into `V[36][in][tiles]` (per channel, tiles in
-//!    order, so each of the 36 planes is written sequentially);
-//! 2. 36 GEMMs `M[e] = U[e] · V[e]` (`[out, in] x [in, tiles]`), threads splitting the tiles;
-//! 3. transform back (`Aᵀ m A`) into 4x4 output tiles.
+//! passes, each laid out so every thread streams through its own contiguous block:
+//! 1. transform every 6x6 input tile (`Bᵀ d B`) into `V[in][36][tiles]`, threads over channels;
+//! 2. 36 GEMMs `M[·][e] = U[·][e] · V[·][e]` (`[out, in] x [in, tiles]`), threads splitting the
+//!    tiles;
+//! 3. transform back (`Aᵀ m A`) into 4x4 output tiles, threads over output channels.
+//!
+//! The transforms work on eight tiles at a time, one per SIMD lane, and run as AVX2 code where
+//! the CPU has it (`kernels::simd`).
 //!
 //! Twin: `kernels::cpu::conv2d_direct` (the k² GEMMs over shifted views); tests/kernels.rs holds
 //! the two together. The transforms amplify float rounding by at most ~10x, far below the
@@ -18,12 +21,19 @@
 /// `out[o, y, x] = Σ_{i, ky, kx} w[o, i, ky, kx] · xpad[i, y + ky, x + kx]` for a 3x3 kernel with
 /// zero padding `pad` on every side; returns `(out, ho, wo)`.
 pub fn conv3x3(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, pad: usize) -> (Vec<f32>, usize, usize) {
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    conv3x3_threads(x, in_ch, h, w, weight, out_ch, pad, threads)
+}
+
+/// [`conv3x3`] on `threads` threads (the tests cover both ways of splitting the GEMMs).
+#[allow(clippy::too_many_arguments)]
+pub fn conv3x3_threads(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, pad: usize, threads: usize) -> (Vec<f32>, usize, usize) {
+    let threads = threads.max(1);
     let (ho, wo) = ((h + 2 * pad).saturating_sub(2), (w + 2 * pad).saturating_sub(2));
     if ho == 0 || wo == 0 || out_ch == 0 || in_ch == 0 {
         return (vec![0.0; out_ch * ho * wo], ho, wo);
     }
     let (ty, tx) = (ho.div_ceil(4), wo.div_ceil(4));
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
 
     // Padded input covering every tile (6x6 windows at stride 4).
     let (hp, wp) = (ty * 4 + 2, tx * 4 + 2);
@@ -69,22 +79,15 @@ fn conv3x3_with(
     v: &mut Vec<f32>,
     m: &mut Vec<f32>,
 ) -> (Vec<f32>, usize, usize) {
-    // Filter transform, once: U[36][out][in], threads over output channels.
+    // Filter transform, once: U[out][36][in], threads over output channels.
     u.resize(36 * out_ch * in_ch, 0.0);
-    let up = SharedMut(u.as_mut_ptr());
+    let per = out_ch.div_ceil(threads);
     std::thread::scope(|s| {
-        for t in 0..threads {
+        for (chunk, dst) in u.chunks_mut(per * 36 * in_ch).enumerate() {
             s.spawn(move || {
-                let up = up;
-                for o in (t..out_ch).step_by(threads) {
-                    for i in 0..in_ch {
-                        let out = filter_tile(&weight[(o * in_ch + i) * 9..(o * in_ch + i + 1) * 9]);
-                        for (e, val) in out.iter().enumerate() {
-                            // SAFETY: index (e, o, i) < 36·out_ch·in_ch = u.len(); output channel
-                            // `o` belongs to this thread only.
-                            unsafe { *up.0.add((e * out_ch + o) * in_ch + i) = *val };
-                        }
-                    }
+                for (k, dst) in dst.chunks_mut(36 * in_ch).enumerate() {
+                    let o = chunk * per + k;
+                    filter_transform(&weight[o * in_ch * 9..(o + 1) * in_ch * 9], in_ch, dst);
                 }
             });
         }
@@ -101,63 +104,60 @@ fn conv3x3_with(
     for band0 in (0..ty).step_by(band_rows) {
         let rows = band_rows.min(ty - band0);
         let tiles = rows * tx;
-        // 1. Input transform V[36][in][tiles], threads over channels.
-        let vp = SharedMut(v.as_mut_ptr());
+        let (v, m) = (&mut v[..36 * in_ch * tiles], &mut m[..36 * out_ch * tiles]);
+
+        // 1. Input transform V[in][36][tiles], threads over channels.
+        let per = in_ch.div_ceil(threads);
         std::thread::scope(|s| {
-            for t in 0..threads {
-                    s.spawn(move || {
-                    let vp = vp;
-                    for c in (t..in_ch).step_by(threads) {
-                        let plane = &xp[c * hp * wp..(c + 1) * hp * wp];
-                        for (tile, (r0, c0)) in (band0..band0 + rows).flat_map(|a| (0..tx).map(move |b| (a * 4, b * 4))).enumerate() {
-                            let mut d = [[0f32; 6]; 6];
-                            for (i, row) in d.iter_mut().enumerate() {
-                                row.copy_from_slice(&plane[(r0 + i) * wp + c0..(r0 + i) * wp + c0 + 6]);
-                            }
-                            for (e, val) in input_tile(&d).iter().enumerate() {
-                                // SAFETY: index (e, c, tile) < 36·in_ch·tiles <= v.len();
-                                // channel `c` belongs to this thread only.
-                                unsafe { *vp.0.add((e * in_ch + c) * tiles + tile) = *val };
-                            }
-                        }
+            for (chunk, dst) in v.chunks_mut(per * 36 * tiles).enumerate() {
+                s.spawn(move || {
+                    for (k, dst) in dst.chunks_mut(36 * tiles).enumerate() {
+                        let c = chunk * per + k;
+                        input_transform(&xp[c * hp * wp..(c + 1) * hp * wp], wp, band0, rows, tx, dst);
                     }
                 });
             }
         });
 
-        // 2. 36 GEMMs M[e] = U[e] · V[e]; threads split the tiles (GEMM columns) and share each
-        // U[e], as in `conv2d_direct`.
+        // 2. 36 GEMMs M[·][e] = U[·][e] · V[·][e] ([out, in] x [in, tiles], rows 36 slots
+        // apart). Threads take whole GEMMs when they divide the 36 evenly (each GEMM then has all
+        // the band's tiles as columns), else split every GEMM's columns, as `conv2d_direct` does.
+        let split_e = 36 % threads == 0;
         let mp = SharedMut(m.as_mut_ptr());
         std::thread::scope(|s| {
-            let per = tiles.div_ceil(threads);
+            let per = if split_e { tiles } else { tiles.div_ceil(threads) };
             for t in 0..threads {
                 let (u, v) = (&*u, &*v);
-                let t0 = t * per;
+                let (t0, first_e, e_step) = if split_e { (0, t, threads) } else { (t * per, 0, 1) };
                 let cols = per.min(tiles.saturating_sub(t0));
                 if cols == 0 {
                     continue;
                 }
                 s.spawn(move || {
                     let mp = mp;
-                    for e in 0..36 {
-                        // SAFETY: dst is columns t0..t0+cols of M[e] ([out_ch, tiles] row-major),
-                        // written by this thread only; lhs is U[e] ([out_ch, in_ch]); rhs is
-                        // columns t0..t0+cols of V[e] ([in_ch, tiles]); all inside their buffers.
+                    let row = (36 * tiles) as isize;
+                    for e in (first_e..36).step_by(e_step) {
+                        // SAFETY: dst is columns t0..t0+cols of the [out_ch, tiles] matrix at
+                        // M[0][e] (row stride 36·tiles), written by this thread only (threads
+                        // own either distinct `e` or distinct columns); lhs is the [out_ch, in_ch]
+                        // matrix at U[0][e] (row stride 36·in_ch); rhs is columns t0..t0+cols of
+                        // the [in_ch, tiles] matrix at V[0][e] (row stride 36·tiles); every
+                        // element addressed lies inside its buffer.
                         unsafe {
                             gemm::gemm(
                                 out_ch,
                                 cols,
                                 in_ch,
-                                mp.0.add(e * out_ch * tiles + t0),
+                                mp.0.add(e * tiles + t0),
                                 1,
-                                tiles as isize,
+                                row,
                                 false,
-                                u.as_ptr().add(e * out_ch * in_ch),
+                                u.as_ptr().add(e * in_ch),
                                 1,
-                                in_ch as isize,
-                                v.as_ptr().add(e * in_ch * tiles + t0),
+                                (36 * in_ch) as isize,
+                                v.as_ptr().add(e * tiles + t0),
                                 1,
-                                tiles as isize,
+                                row,
                                 1.0,
                                 1.0,
                                 false,
@@ -172,23 +172,14 @@ fn conv3x3_with(
         });
 
         // 3. Inverse transform into the band's output rows, threads over output channels.
+        let m = &*m;
         std::thread::scope(|s| {
             let per = out_ch.div_ceil(threads);
             for (chunk, dst) in out.chunks_mut(per * ho * wo).enumerate() {
-                let m = &*m;
                 s.spawn(move || {
                     for (k, plane) in dst.chunks_mut(ho * wo).enumerate() {
                         let o = chunk * per + k;
-                        for (tile, (r0, c0)) in (band0..band0 + rows).flat_map(|a| (0..tx).map(move |b| (a * 4, b * 4))).enumerate() {
-                            let mut t = [[0f32; 6]; 6];
-                            for (e, val) in t.iter_mut().flatten().enumerate() {
-                                *val = m[(e * out_ch + o) * tiles + tile];
-                            }
-                            let n = 4.min(wo - c0);
-                            for (i, row) in output_tile(&t).iter().enumerate().take(ho - r0) {
-                                plane[(r0 + i) * wo + c0..(r0 + i) * wo + c0 + n].copy_from_slice(&row[..n]);
-                            }
-                        }
+                        output_transform(&m[o * 36 * tiles..(o + 1) * 36 * tiles], band0, rows, tx, ho, wo, plane);
                     }
                 });
             }
@@ -202,92 +193,166 @@ const BAND_BYTES: usize = 32 << 20;
 /// Fewest tiles per band (GEMM columns), whatever the channel count.
 const MIN_BAND_TILES: usize = 512;
 
-/// A raw pointer handed to scoped threads that write disjoint indices.
+/// A raw pointer handed to the GEMM threads, which write disjoint columns of the same rows.
 #[derive(Clone, Copy)]
 struct SharedMut(*mut f32);
-// SAFETY: used only inside `conv3x3`'s scoped threads, each writing indices no other writes.
+// SAFETY: used only inside `conv3x3_with`'s scoped GEMM threads, each writing columns no other
+// thread writes.
 unsafe impl Send for SharedMut {}
 unsafe impl Sync for SharedMut {}
 
+/// The transforms run on `LANES` tiles (or input channels) at once, one per SIMD lane: every
+/// formula below is element-wise over the lanes, so it compiles to vector arithmetic.
+const LANES: usize = 8;
+type Lanes = [f32; LANES];
+
+multiversion! {
+    /// `G g Gᵀ` of one output channel's 3x3 filters `w[in][3][3]` into `dst[36][in]`.
+    fn filter_transform(w: &[f32], in_ch: usize, dst: &mut [f32]) {
+        for i0 in (0..in_ch).step_by(LANES) {
+            let lanes = LANES.min(in_ch - i0);
+            let mut g = [[[0f32; LANES]; 3]; 3];
+            for j in 0..lanes {
+                for (r, gr) in g.iter_mut().enumerate() {
+                    for (k, gk) in gr.iter_mut().enumerate() {
+                        gk[j] = w[(i0 + j) * 9 + r * 3 + k];
+                    }
+                }
+            }
+            for (e, val) in tile2d(&g, gt).iter().flatten().enumerate() {
+                copy_lanes(&mut dst[e * in_ch + i0..], val, lanes);
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// `Bᵀ d B` of every 6x6 input tile (stride 4) of one channel's band of tile rows
+    /// `band0..band0 + rows` into `dst[36][tiles]`.
+    fn input_transform(plane: &[f32], wp: usize, band0: usize, rows: usize, tx: usize, dst: &mut [f32]) {
+        let tiles = rows * tx;
+        for a in 0..rows {
+            let r0 = (band0 + a) * 4;
+            for b0 in (0..tx).step_by(LANES) {
+                let lanes = LANES.min(tx - b0);
+                let mut d = [[[0f32; LANES]; 6]; 6];
+                for (i, di) in d.iter_mut().enumerate() {
+                    let row = &plane[(r0 + i) * wp + 4 * b0..];
+                    for j in 0..lanes {
+                        for (k, dk) in di.iter_mut().enumerate() {
+                            dk[j] = row[4 * j + k];
+                        }
+                    }
+                }
+                let tile0 = a * tx + b0;
+                for (e, val) in tile2d(&d, bt).iter().flatten().enumerate() {
+                    copy_lanes(&mut dst[e * tiles + tile0..], val, lanes);
+                }
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// `Aᵀ m A` of one output channel's band, `src[36][tiles]`, into the 4x4 tiles of its
+    /// `[ho, wo]` output plane (cropped at the right and bottom edges).
+    fn output_transform(src: &[f32], band0: usize, rows: usize, tx: usize, ho: usize, wo: usize, plane: &mut [f32]) {
+        let tiles = rows * tx;
+        for a in 0..rows {
+            let r0 = (band0 + a) * 4;
+            for b0 in (0..tx).step_by(LANES) {
+                let lanes = LANES.min(tx - b0);
+                let tile0 = a * tx + b0;
+                let mut t = [[[0f32; LANES]; 6]; 6];
+                for (e, val) in t.iter_mut().flatten().enumerate() {
+                    copy_lanes(val, &src[e * tiles + tile0..], lanes);
+                }
+                for (i, yi) in tile2d(&t, at).iter().enumerate().take(ho - r0) {
+                    let row = &mut plane[(r0 + i) * wo..(r0 + i + 1) * wo];
+                    for j in 0..lanes {
+                        let c0 = 4 * (b0 + j);
+                        for (k, yk) in yi.iter().enumerate().take(wo - c0) {
+                            row[c0 + k] = yk[j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `dst[..lanes] = src[..lanes]`; a full group of lanes is a fixed-size copy (vector moves, not a
+/// `memcpy` call per tile).
+#[inline(always)]
+fn copy_lanes(dst: &mut [f32], src: &[f32], lanes: usize) {
+    if lanes == LANES {
+        dst[..LANES].copy_from_slice(&src[..LANES]);
+    } else {
+        for (d, s) in dst[..lanes].iter_mut().zip(src) {
+            *d = *s;
+        }
+    }
+}
+
+/// A 1-D transform `t` (length `I` → `O`) applied along both axes of an `I x I` tile:
+/// `T x Tᵀ`, columns first.
+#[inline(always)]
+fn tile2d<const I: usize, const O: usize>(x: &[[Lanes; I]; I], t: fn(&[Lanes; I]) -> [Lanes; O]) -> [[Lanes; O]; O] {
+    let mut cols = [[[0f32; LANES]; I]; O];
+    for j in 0..I {
+        let c = t(&std::array::from_fn(|i| x[i][j]));
+        for (a, ca) in c.iter().enumerate() {
+            cols[a][j] = *ca;
+        }
+    }
+    std::array::from_fn(|a| t(&cols[a]))
+}
+
 /// `Bᵀ d` along one axis.
 #[inline(always)]
-fn bt(d: [f32; 6]) -> [f32; 6] {
-    [
-        4.0 * d[0] - 5.0 * d[2] + d[4],
-        -4.0 * (d[1] + d[2]) + d[3] + d[4],
-        4.0 * (d[1] - d[2]) - d[3] + d[4],
-        2.0 * (d[3] - d[1]) - d[2] + d[4],
-        2.0 * (d[1] - d[3]) - d[2] + d[4],
-        4.0 * d[1] - 5.0 * d[3] + d[5],
-    ]
+fn bt(d: &[Lanes; 6]) -> [Lanes; 6] {
+    let mut o = [[0f32; LANES]; 6];
+    for j in 0..LANES {
+        let d = |i: usize| d[i][j];
+        o[0][j] = 4.0 * d(0) - 5.0 * d(2) + d(4);
+        o[1][j] = -4.0 * (d(1) + d(2)) + d(3) + d(4);
+        o[2][j] = 4.0 * (d(1) - d(2)) - d(3) + d(4);
+        o[3][j] = 2.0 * (d(3) - d(1)) - d(2) + d(4);
+        o[4][j] = 2.0 * (d(1) - d(3)) - d(2) + d(4);
+        o[5][j] = 4.0 * d(1) - 5.0 * d(3) + d(5);
+    }
+    o
 }
 
 /// `Aᵀ m` along one axis.
 #[inline(always)]
-fn at(m: [f32; 6]) -> [f32; 4] {
-    let (s12, d12, s34, d34) = (m[1] + m[2], m[1] - m[2], m[3] + m[4], m[3] - m[4]);
-    [m[0] + s12 + s34, d12 + 2.0 * d34, s12 + 4.0 * s34, d12 + 8.0 * d34 + m[5]]
+fn at(m: &[Lanes; 6]) -> [Lanes; 4] {
+    let mut o = [[0f32; LANES]; 4];
+    for j in 0..LANES {
+        let m = |i: usize| m[i][j];
+        let (s12, d12, s34, d34) = (m(1) + m(2), m(1) - m(2), m(3) + m(4), m(3) - m(4));
+        o[0][j] = m(0) + s12 + s34;
+        o[1][j] = d12 + 2.0 * d34;
+        o[2][j] = s12 + 4.0 * s34;
+        o[3][j] = d12 + 8.0 * d34 + m(5);
+    }
+    o
 }
 
 const SIXTH: f32 = 1.0 / 6.0;
 
 /// `G g` along one axis.
 #[inline(always)]
-fn gt(g: [f32; 3]) -> [f32; 6] {
-    [
-        g[0] * 0.25,
-        -(g[0] + g[1] + g[2]) * SIXTH,
-        -(g[0] - g[1] + g[2]) * SIXTH,
-        (g[0] * 0.25 + g[1] * 0.5 + g[2]) * SIXTH,
-        (g[0] * 0.25 - g[1] * 0.5 + g[2]) * SIXTH,
-        g[2],
-    ]
-}
-
-/// `Bᵀ d B`, row-major 36 values.
-fn input_tile(d: &[[f32; 6]; 6]) -> [f32; 36] {
-    let mut cols = [[0f32; 6]; 6];
-    for j in 0..6 {
-        let c = bt([d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j]]);
-        for a in 0..6 {
-            cols[a][j] = c[a];
-        }
+fn gt(g: &[Lanes; 3]) -> [Lanes; 6] {
+    let mut o = [[0f32; LANES]; 6];
+    for j in 0..LANES {
+        let g = |i: usize| g[i][j];
+        o[0][j] = g(0) * 0.25;
+        o[1][j] = -(g(0) + g(1) + g(2)) * SIXTH;
+        o[2][j] = -(g(0) - g(1) + g(2)) * SIXTH;
+        o[3][j] = (g(0) * 0.25 + g(1) * 0.5 + g(2)) * SIXTH;
+        o[4][j] = (g(0) * 0.25 - g(1) * 0.5 + g(2)) * SIXTH;
+        o[5][j] = g(2);
     }
-    let mut out = [0f32; 36];
-    for a in 0..6 {
-        out[a * 6..a * 6 + 6].copy_from_slice(&bt(cols[a]));
-    }
-    out
-}
-
-/// `G g Gᵀ` of a row-major 3x3 filter, row-major 36 values.
-fn filter_tile(g: &[f32]) -> [f32; 36] {
-    let mut cols = [[0f32; 3]; 6];
-    for j in 0..3 {
-        let c = gt([g[j], g[3 + j], g[6 + j]]);
-        for a in 0..6 {
-            cols[a][j] = c[a];
-        }
-    }
-    let mut out = [0f32; 36];
-    for a in 0..6 {
-        out[a * 6..a * 6 + 6].copy_from_slice(&gt(cols[a]));
-    }
-    out
-}
-
-/// `Aᵀ m A` of a 6x6 tile: the 4x4 outputs.
-fn output_tile(m: &[[f32; 6]; 6]) -> [[f32; 4]; 4] {
-    let mut cols = [[0f32; 6]; 4];
-    for j in 0..6 {
-        let c = at([m[0][j], m[1][j], m[2][j], m[3][j], m[4][j], m[5][j]]);
-        for a in 0..4 {
-            cols[a][j] = c[a];
-        }
-    }
-    let mut out = [[0f32; 4]; 4];
-    for a in 0..4 {
-        out[a] = at(cols[a]);
-    }
-    out
+    o
 }

@@ -12,7 +12,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::error::LoadError;
 use crate::kernels::cpu::{FilteredLrelu, Taps};
 use crate::kernels::reference::{filtered_lrelu, Fir};
-use crate::kernels::{conv2d_cpu, use_fast_cpu, KernelChoice};
+use crate::kernels::{conv2d_cpu, host_f32, use_fast_cpu, KernelChoice};
 use crate::model::config::{Sg3Config, Sg3InputSpec, Sg3LayerSpec};
 use crate::model::filters::design_lowpass_filter;
 use crate::model::layers::{rec2, rec4, FullyConnectedLayer, NamedParams, ParamRef, Trace};
@@ -317,10 +317,9 @@ impl SynthesisLayer {
             fu: self.host_filters.0.clone(),
             fd: self.down_taps(),
         };
-        let data: Vec<f32> = x.into_data().convert::<f32>().try_to_vec().unwrap_or_default();
-        let bias: Vec<f32> = self.bias.val().into_data().convert::<f32>().try_to_vec().unwrap_or_default();
+        let (data, bias) = (x.into_data(), self.bias.val().into_data());
         let (oh, ow) = op.output_size(h, w);
-        let out = op.run(&data, n * c, h, w, &bias);
+        let out = op.run(&host_f32(&data), n * c, h, w, &host_f32(&bias));
         Tensor::from_data(TensorData::new(out, [n, c, oh, ow]), &device)
     }
 }
@@ -357,12 +356,10 @@ pub fn modulated_conv2d(
         None => wm,
     };
     let (oh, ow) = (h + 2 * padding + 1 - kh, w_ + 2 * padding + 1 - kw);
-    if fast_cpu {
+    if fast_cpu && kh == kw {
         // One group per sample, as the grouped convolution below.
-        let xg = x.clone().reshape([1, n * in_ch, h, w_]);
-        if let Some(y) = conv2d_cpu(&xg, &wm.clone().reshape([n * out_ch, in_ch, kh, kw]), padding, n) {
-            return y.reshape([n, out_ch, oh, ow]);
-        }
+        let y = conv2d_cpu(x.reshape([1, n * in_ch, h, w_]), wm.reshape([n * out_ch, in_ch, kh, kw]), padding, n);
+        return y.reshape([n, out_ch, oh, ow]);
     }
     if n * out_ch * oh * ow <= MAX_BUFFER_ELEMS {
         let x = x.reshape([1, n * in_ch, h, w_]);

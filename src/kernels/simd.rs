@@ -1,0 +1,34 @@
+//! Runtime CPU-feature dispatch for the CPU kernels' hot loops.
+//!
+//! The binary is built for baseline x86-64 (SSE2, 4 floats per instruction) so it runs on any
+//! machine; almost every x86-64 CPU in use has AVX2 (8 floats). [`multiversion!`] compiles a
+//! function twice, once for baseline and once with AVX2 enabled, and picks one per call from the
+//! CPU's features (a cached atomic load). Both copies run the same scalar operations in the same
+//! order per element (the loops are element-wise, and without FMA contraction), so the results
+//! are bit-identical; only the instruction width differs.
+
+/// Wraps a free function (no generics, no `self`) so its body runs as AVX2 code where the CPU has
+/// it. Callees the body uses should be `#[inline(always)]` or multiversioned themselves.
+macro_rules! multiversion {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
+            fn portable($($arg: $ty),*) $(-> $ret)? $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2")]
+                #[allow(clippy::too_many_arguments)]
+                fn avx2($($arg: $ty),*) $(-> $ret)? {
+                    portable($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU supports AVX2, the only feature `avx2` is compiled with.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            portable($($arg),*)
+        }
+    };
+}
