@@ -92,20 +92,19 @@ impl FilteredLrelu {
             Some(f) => flipped(f, up as f32),
             None => vec![1.0],
         };
-        // Pass 1: up-sample rows along x: [h, mw].
-        s.a.clear();
-        s.a.resize(h * mw, 0.0);
+        // Pass 1: up-sample rows along x: [h, mw]. (Every pass overwrites all of its output, so
+        // the scratch buffers are only grown, never cleared.)
+        grow(&mut s.a, h * mw);
         for r in 0..h {
             let src = &x[r * w..(r + 1) * w];
             upsample_line(src, bias, up, x0, &fu, &mut s.a[r * mw..(r + 1) * mw], &mut s.line, &mut s.phase_out);
         }
         // Pass 2: up-sample columns along y: [mh, mw], then the activation.
-        s.b.clear();
-        s.b.resize(mh * mw, 0.0);
+        grow(&mut s.b, mh * mw);
         upsample_cols(&s.a, h, mw, up, y0, &fu_y, &mut s.b, mh);
         let (gain, slope) = (self.gain, self.slope);
         let clamp = self.clamp.unwrap_or(f32::INFINITY);
-        activate(&mut s.b, gain, slope, clamp);
+        activate(&mut s.b[..mh * mw], gain, slope, clamp);
         // Pass 3: down-sample.
         let (oh, ow) = self.output_size(h, w);
         let d = self.down;
@@ -119,19 +118,17 @@ impl FilteredLrelu {
             }
             Some(Taps::Separable(f)) => {
                 let f = flipped(f, 1.0);
-                s.a.clear();
-                s.a.resize(mh * ow, 0.0);
+                grow(&mut s.a, mh * ow);
                 for r in 0..mh {
                     let len = deinterleave(&s.b[r * mw..(r + 1) * mw], d, &mut s.phases);
                     let phases = &s.phases;
                     let taps: Vec<(f32, &[f32])> = f.iter().enumerate().map(|(k, fk)| (*fk, &phases[(k % d) * len + k / d..][..ow])).collect();
-                    accumulate(&mut s.a[r * ow..(r + 1) * ow], &taps);
+                    filter_sum(&mut s.a[r * ow..(r + 1) * ow], &taps);
                 }
                 for oy in 0..oh {
                     let dst_row = &mut dst[oy * ow..(oy + 1) * ow];
-                    dst_row.fill(0.0);
                     let taps: Vec<(f32, &[f32])> = f.iter().enumerate().map(|(k, fk)| (*fk, &s.a[(oy * d + k) * ow..(oy * d + k + 1) * ow])).collect();
-                    accumulate(dst_row, &taps);
+                    filter_sum(dst_row, &taps);
                 }
             }
             Some(Taps::Full { n, k }) => {
@@ -148,7 +145,6 @@ impl FilteredLrelu {
                 let mut taps: Vec<(f32, &[f32])> = Vec::with_capacity(n * n);
                 for oy in 0..oh {
                     let out = &mut dst[oy * ow..(oy + 1) * ow];
-                    out.fill(0.0);
                     taps.clear();
                     for ky in 0..n {
                         let row = &s.a[(oy * d + ky) * row_len..(oy * d + ky + 1) * row_len];
@@ -156,7 +152,7 @@ impl FilteredLrelu {
                             taps.push((f[ky * n + kx], &row[(kx % d) * len + kx / d..][..ow]));
                         }
                     }
-                    accumulate(out, &taps);
+                    filter_sum(out, &taps);
                 }
             }
         }
@@ -164,23 +160,42 @@ impl FilteredLrelu {
 }
 
 multiversion! {
-    /// `out[o] += Σ f · src[o]` over the `(f, src)` pairs, four taps per sweep so `out` is loaded
-    /// and stored a quarter as often (each sweep vectorises over `o`).
-    fn accumulate(out: &mut [f32], taps: &[(f32, &[f32])]) {
+    /// `out[o] = Σ f · src[o]` over the `(f, src)` pairs (zero for none), four taps per sweep so
+    /// `out` is loaded and stored a quarter as often (each sweep vectorises over `o`).
+    fn filter_sum(out: &mut [f32], taps: &[(f32, &[f32])]) {
         let n = out.len();
         let mut quads = taps.chunks_exact(4);
+        let mut first = true;
         for q in &mut quads {
             let (f0, f1, f2, f3) = (q[0].0, q[1].0, q[2].0, q[3].0);
             let (a, b, c, d) = (&q[0].1[..n], &q[1].1[..n], &q[2].1[..n], &q[3].1[..n]);
-            for i in 0..n {
-                out[i] += f0 * a[i] + f1 * b[i] + f2 * c[i] + f3 * d[i];
+            if first {
+                for i in 0..n {
+                    out[i] = f0 * a[i] + f1 * b[i] + f2 * c[i] + f3 * d[i];
+                }
+            } else {
+                for i in 0..n {
+                    out[i] += f0 * a[i] + f1 * b[i] + f2 * c[i] + f3 * d[i];
+                }
             }
+            first = false;
         }
         for &(f, src) in quads.remainder() {
             for (o, v) in out.iter_mut().zip(&src[..n]) {
-                *o += f * v;
+                *o = if first { f * v } else { *o + f * v };
             }
+            first = false;
         }
+        if first {
+            out.fill(0.0);
+        }
+    }
+}
+
+/// Makes `v` at least `n` long; existing values are kept (callers overwrite what they use).
+fn grow(v: &mut Vec<f32>, n: usize) {
+    if v.len() < n {
+        v.resize(n, 0.0);
     }
 }
 
@@ -259,10 +274,9 @@ multiversion! {
                 }
             }
             // This phase's outputs are contiguous in `phase_out`, then interleaved into `dst`.
-            phase_out.clear();
-            phase_out.resize(count, 0.0);
-            accumulate(phase_out, &taps);
-            for (o, v) in dst[phase..].iter_mut().step_by(up).zip(phase_out.iter()) {
+            grow(phase_out, count);
+            filter_sum(&mut phase_out[..count], &taps);
+            for (o, v) in dst[phase..].iter_mut().step_by(up).zip(&phase_out[..count]) {
                 *o = *v;
             }
         }
@@ -290,7 +304,7 @@ fn upsample_cols(src: &[f32], h: usize, w: usize, up: usize, p0: i64, f: &[f32],
             }
             k += up_i;
         }
-        accumulate(row_out, &taps);
+        filter_sum(row_out, &taps);
     }
 }
 

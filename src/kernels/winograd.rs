@@ -209,13 +209,13 @@ type Lanes = [f32; LANES];
 multiversion! {
     /// `G g Gᵀ` of one output channel's 3x3 filters `w[in][3][3]` into `dst[36][in]`.
     fn filter_transform(w: &[f32], in_ch: usize, dst: &mut [f32]) {
+        let mut g = [[[0f32; LANES]; 3]; 3];
         for i0 in (0..in_ch).step_by(LANES) {
             let lanes = LANES.min(in_ch - i0);
-            let mut g = [[[0f32; LANES]; 3]; 3];
-            for j in 0..lanes {
-                for (r, gr) in g.iter_mut().enumerate() {
-                    for (k, gk) in gr.iter_mut().enumerate() {
-                        gk[j] = w[(i0 + j) * 9 + r * 3 + k];
+            for (r, gr) in g.iter_mut().enumerate() {
+                for (k, gk) in gr.iter_mut().enumerate() {
+                    for (j, v) in gk.iter_mut().enumerate() {
+                        *v = if j < lanes { w[(i0 + j) * 9 + r * 3 + k] } else { 0.0 };
                     }
                 }
             }
@@ -231,16 +231,27 @@ multiversion! {
     /// `band0..band0 + rows` into `dst[36][tiles]`.
     fn input_transform(plane: &[f32], wp: usize, band0: usize, rows: usize, tx: usize, dst: &mut [f32]) {
         let tiles = rows * tx;
+        // d[i][k][lane j] = plane[r0 + i][4·(b0 + j) + k]; lanes past the edge are zero. (One
+        // array for every group: a fresh zeroed one would cost a memset call per group.)
+        let mut d = [[[0f32; LANES]; 6]; 6];
         for a in 0..rows {
             let r0 = (band0 + a) * 4;
             for b0 in (0..tx).step_by(LANES) {
                 let lanes = LANES.min(tx - b0);
-                let mut d = [[[0f32; LANES]; 6]; 6];
                 for (i, di) in d.iter_mut().enumerate() {
                     let row = &plane[(r0 + i) * wp + 4 * b0..];
-                    for j in 0..lanes {
+                    if lanes == LANES {
+                        let row = &row[..4 * LANES + 2];
                         for (k, dk) in di.iter_mut().enumerate() {
-                            dk[j] = row[4 * j + k];
+                            for (j, v) in dk.iter_mut().enumerate() {
+                                *v = row[4 * j + k];
+                            }
+                        }
+                        continue;
+                    }
+                    for (k, dk) in di.iter_mut().enumerate() {
+                        for (j, v) in dk.iter_mut().enumerate() {
+                            *v = if j < lanes { row[4 * j + k] } else { 0.0 };
                         }
                     }
                 }
@@ -258,17 +269,32 @@ multiversion! {
     /// `[ho, wo]` output plane (cropped at the right and bottom edges).
     fn output_transform(src: &[f32], band0: usize, rows: usize, tx: usize, ho: usize, wo: usize, plane: &mut [f32]) {
         let tiles = rows * tx;
+        let mut t = [[[0f32; LANES]; 6]; 6];
         for a in 0..rows {
             let r0 = (band0 + a) * 4;
             for b0 in (0..tx).step_by(LANES) {
                 let lanes = LANES.min(tx - b0);
                 let tile0 = a * tx + b0;
-                let mut t = [[[0f32; LANES]; 6]; 6];
                 for (e, val) in t.iter_mut().flatten().enumerate() {
-                    copy_lanes(val, &src[e * tiles + tile0..], lanes);
+                    let src = &src[e * tiles + tile0..];
+                    for (j, v) in val.iter_mut().enumerate() {
+                        *v = if j < lanes { src[j] } else { 0.0 };
+                    }
                 }
                 for (i, yi) in tile2d(&t, at).iter().enumerate().take(ho - r0) {
                     let row = &mut plane[(r0 + i) * wo..(r0 + i + 1) * wo];
+                    let c0 = 4 * b0;
+                    if lanes == LANES && c0 + 4 * LANES <= wo {
+                        // Fixed bounds: the interleave compiles to vector shuffles.
+                        if let Ok(seg) = <&mut [f32; 4 * LANES]>::try_from(&mut row[c0..c0 + 4 * LANES]) {
+                            for j in 0..LANES {
+                                for k in 0..4 {
+                                    seg[4 * j + k] = yi[k][j];
+                                }
+                            }
+                            continue;
+                        }
+                    }
                     for j in 0..lanes {
                         let c0 = 4 * (b0 + j);
                         for (k, yk) in yi.iter().enumerate().take(wo - c0) {
@@ -300,12 +326,19 @@ fn copy_lanes(dst: &mut [f32], src: &[f32], lanes: usize) {
 fn tile2d<const I: usize, const O: usize>(x: &[[Lanes; I]; I], t: fn(&[Lanes; I]) -> [Lanes; O]) -> [[Lanes; O]; O] {
     let mut cols = [[[0f32; LANES]; I]; O];
     for j in 0..I {
-        let c = t(&std::array::from_fn(|i| x[i][j]));
-        for (a, ca) in c.iter().enumerate() {
+        let mut col = [[0f32; LANES]; I];
+        for (i, c) in col.iter_mut().enumerate() {
+            *c = x[i][j];
+        }
+        for (a, ca) in t(&col).iter().enumerate() {
             cols[a][j] = *ca;
         }
     }
-    std::array::from_fn(|a| t(&cols[a]))
+    let mut out = [[[0f32; LANES]; O]; O];
+    for (o, c) in out.iter_mut().zip(&cols) {
+        *o = t(c);
+    }
+    out
 }
 
 /// `Bᵀ d` along one axis.
