@@ -19,8 +19,8 @@ fn run() -> anyhow::Result<()> {
 /// glibc returns every block above its mmap threshold (≤ 32 MiB) to the kernel when freed, and
 /// gives each thread its own arena whose heaps cannot hold blocks over 64 MiB. A StyleGAN3 forward
 /// pass allocates and frees tensors of tens to hundreds of MiB at every layer, so each one was a
-/// fresh `mmap` whose pages the kernel zeroes on first touch: a third of a 256² image's CPU time
-/// (`benches/RESULTS.md`). One arena that keeps freed memory makes those allocations reuse pages;
+/// fresh `mmap` whose pages the kernel zeroes on first touch: ~40% of a 256² StyleGAN3 image's
+/// time on the CPU (`benches/RESULTS.md`). One arena that keeps freed memory makes those allocations reuse pages;
 /// the process's peak RSS is unchanged (it is the peak of live tensors).
 fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
