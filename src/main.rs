@@ -20,8 +20,8 @@ fn run() -> anyhow::Result<()> {
 /// gives each thread its own arena whose heaps cannot hold blocks over 64 MiB. A StyleGAN3 forward
 /// pass allocates and frees tensors of tens to hundreds of MiB at every layer, so each one was a
 /// fresh `mmap` whose pages the kernel zeroes on first touch: ~40% of a 256² StyleGAN3 image's
-/// time on the CPU (`benches/RESULTS.md`). One arena that keeps freed memory makes those allocations reuse pages;
-/// the process's peak RSS is unchanged (it is the peak of live tensors).
+/// time on the CPU (`benches/RESULTS.md`). One arena that keeps freed memory makes those
+/// allocations reuse pages; peak RSS stays the peak of live tensors (measured: unchanged or lower).
 fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters; called before any other thread exists.
