@@ -12,11 +12,8 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_stylescope"))
 }
 
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("stylescope-test-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tmpdir(tag: &str) -> ScratchDir {
+    ScratchDir::new(&format!("test-{tag}"))
 }
 
 fn run_ok(cmd: &mut Command) -> String {

@@ -4,6 +4,8 @@
 //! wgpu (lavapipe in CI); the networks run on the CPU backend to keep the test quick, except in
 //! the test of the copy-free path, where the generator shares the renderer's wgpu device.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +17,7 @@ use stylescope::backend::BackendChoice;
 use stylescope::gui::{ExplorerApp, Launch};
 
 fn fixture(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures").join(name).display().to_string()
+    common::fixtures().join(name).display().to_string()
 }
 
 fn launch(network: &str) -> Launch {
@@ -113,8 +115,7 @@ fn dropping_networks_loads_them_and_a_bad_file_is_reported() {
     assert!(h.state().settings.recent.iter().any(|r| r.ends_with("sg2_64.pkl")));
 
     // A broken file: a readable message, and the window goes on with the model it had.
-    let dir = std::env::temp_dir().join(format!("stylescope-gui-drop-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::ScratchDir::new("gui-drop");
     let bad = dir.join("truncated.pkl");
     std::fs::write(&bad, &std::fs::read(fixture("sg2_64.pkl")).unwrap()[..4096]).unwrap();
     drop_file(&mut h, &bad.display().to_string());
@@ -132,7 +133,7 @@ fn dropping_networks_loads_them_and_a_bad_file_is_reported() {
 
 #[test]
 fn settings_persist_between_runs() {
-    let dir = std::env::temp_dir().join(format!("stylescope-gui-state-{}", std::process::id()));
+    let dir = common::ScratchDir::new("gui-state");
     let path = dir.join("state.ron");
     let _ = std::fs::remove_file(&path);
     let first = Launch { state_path: Some(path.clone()), ..launch("sg3t_64.pkl") };
@@ -169,7 +170,7 @@ fn copy_as_command_reproduces_the_image() {
     let frame = app.frame().unwrap();
     let cmd = stylescope::gui::state::gen_command(&app.settings, app.model().unwrap(), app.backend()).unwrap();
     assert!(cmd.contains("--class"), "{cmd}");
-    let outdir = std::env::temp_dir().join(format!("stylescope-gui-gen-{}", std::process::id()));
+    let outdir = common::ScratchDir::new("gui-gen");
     let words: Vec<String> = cmd.split_whitespace().map(|w| if w == "out" { outdir.display().to_string() } else { w.to_string() }).collect();
     let cli = <stylescope::cli::Cli as clap::Parser>::try_parse_from(&words).unwrap();
     let Some(stylescope::cli::Command::Gen(args)) = cli.command else { panic!("not a gen command: {cmd}") };
@@ -214,10 +215,9 @@ fn every_panel_draws_for_both_families() {
 /// like the visualizer's captures.
 #[test]
 fn save_image_writes_numbered_full_resolution_pngs() {
-    let dir = std::env::temp_dir().join(format!("stylescope-gui-capture-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = common::ScratchDir::new("gui-capture");
     let mut h = harness(launch("sg3t_64.pkl"), false);
-    h.state_mut().settings.capture_dir = dir.clone();
+    h.state_mut().settings.capture_dir = dir.to_path_buf();
     settled_pixels(&mut h, "the first frame");
     h.get_by_label("Capture").click_accesskit();
     h.step();

@@ -4,16 +4,15 @@
 //! must match `viz/w`) within 1e-4. Guards issue 4 ("every control ... compared with the
 //! official semantics").
 
-use std::path::PathBuf;
+mod common;
+
 use std::time::Duration;
 
 use stylescope::backend::block_on;
 use stylescope::backend::BackendChoice;
 use stylescope::render::{compose, LatentParams, LayerView, Queued, RenderEvent, RenderHandle, RenderRequest};
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures")
-}
+use common::fixtures;
 
 /// The viz spec as a request: `w0_seeds` become the fractional latent position they encode.
 fn viz_request(name: &str) -> (RenderRequest, Vec<(u32, f64)>) {
@@ -106,8 +105,7 @@ fn worker_reproduces_viz_sg3t_64_cond4_per_seed_class() {
 
 #[test]
 fn worker_reports_a_bad_file_and_keeps_serving() {
-    let dir = std::env::temp_dir().join(format!("stylescope-gui-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::ScratchDir::new("gui-bad");
     let bad = dir.join("broken.pkl");
     std::fs::write(&bad, b"this is not a pickle").unwrap();
     let (mut req, _) = viz_request("sg3t_64");

@@ -1,10 +1,39 @@
-//! Shared helpers for the integration tests: where the fixtures are, and tensor comparisons.
+//! Shared helpers for the integration tests: where the fixtures are, tensor comparisons, and
+//! scratch directories that clean up after themselves.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::tensor::Tensor;
+
+/// A fresh directory under the system temp dir (`stylescope-<tag>-<pid>`), removed when dropped,
+/// except after a failed assertion, so what the test wrote can be inspected.
+pub struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    pub fn new(tag: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("stylescope-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Self(d)
+    }
+}
+
+impl std::ops::Deref for ScratchDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
 
 /// `../shared/fixtures` beside the checkout (CI), overridable with STYLESCOPE_FIXTURES.
 pub fn fixtures() -> PathBuf {
