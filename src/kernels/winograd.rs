@@ -35,27 +35,50 @@ pub fn conv3x3_threads(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f3
     }
     let (ty, tx) = (ho.div_ceil(4), wo.div_ceil(4));
 
-    // Padded input covering every tile (6x6 windows at stride 4).
     let (hp, wp) = (ty * 4 + 2, tx * 4 + 2);
-    let mut xp = vec![0f32; in_ch * hp * wp];
-    for c in 0..in_ch {
-        for r in 0..h {
-            let dst = (c * hp + r + pad) * wp + pad;
-            xp[dst..dst + w].copy_from_slice(&x[(c * h + r) * w..(c * h + r + 1) * w]);
-        }
-    }
-
     SCRATCH.with(|cell| {
         let mut scratch = cell.borrow_mut();
-        let Scratch { u, v, m } = &mut *scratch;
-        conv3x3_with(&xp, (hp, wp), in_ch, (ho, wo), (ty, tx), weight, out_ch, threads, u, v, m)
+        let Scratch { xp, u, v, m } = &mut *scratch;
+        // Padded input covering every tile (6x6 windows at stride 4), one channel per thread.
+        if xp.len() < in_ch * hp * wp {
+            xp.resize(in_ch * hp * wp, 0.0);
+        }
+        let xp = &mut xp[..in_ch * hp * wp];
+        let per = in_ch.div_ceil(threads);
+        std::thread::scope(|s| {
+            for (chunk, dst) in xp.chunks_mut(per * hp * wp).enumerate() {
+                s.spawn(move || {
+                    for (k, plane) in dst.chunks_mut(hp * wp).enumerate() {
+                        let c = chunk * per + k;
+                        pad_plane(&x[c * h * w..(c + 1) * h * w], w, pad, wp, plane);
+                    }
+                });
+            }
+        });
+        conv3x3_with(xp, (hp, wp), in_ch, (ho, wo), (ty, tx), weight, out_ch, threads, u, v, m)
     })
 }
 
-/// Transform and GEMM buffers, kept between calls on a thread: every element is written before
-/// it is read, so they are only resized (no zeroing, no page faults at every layer).
+/// Writes every element of `plane` (`wp` wide): the `h x w` image `src` at offset `(pad, pad)`,
+/// zeros around it.
+fn pad_plane(src: &[f32], w: usize, pad: usize, wp: usize, plane: &mut [f32]) {
+    let h = src.len() / w.max(1);
+    for (r, row) in plane.chunks_mut(wp).enumerate() {
+        if r < pad || r >= pad + h {
+            row.fill(0.0);
+            continue;
+        }
+        row[..pad].fill(0.0);
+        row[pad..pad + w].copy_from_slice(&src[(r - pad) * w..(r - pad + 1) * w]);
+        row[pad + w..].fill(0.0);
+    }
+}
+
+/// Padded input, transform and GEMM buffers, kept between calls on a thread: every element is
+/// written before it is read, so they are only grown (no zeroing, no page faults at every layer).
 #[derive(Default)]
 struct Scratch {
+    xp: Vec<f32>,
     u: Vec<f32>,
     v: Vec<f32>,
     m: Vec<f32>,
