@@ -237,8 +237,9 @@ multiversion! {
             let lanes = LANES.min(in_ch - i0);
             for (r, gr) in g.iter_mut().enumerate() {
                 for (k, gk) in gr.iter_mut().enumerate() {
-                    for (j, v) in gk.iter_mut().enumerate() {
-                        *v = if j < lanes { w[(i0 + j) * 9 + r * 3 + k] } else { 0.0 };
+                    // Unused lanes of a short last group are never stored.
+                    for (j, v) in gk.iter_mut().enumerate().take(lanes) {
+                        *v = w[(i0 + j) * 9 + r * 3 + k];
                     }
                 }
             }
@@ -254,34 +255,30 @@ multiversion! {
     /// `band0..band0 + rows` into `dst[36][tiles]`.
     fn input_transform(plane: &[f32], wp: usize, band0: usize, rows: usize, tx: usize, dst: &mut [f32]) {
         let tiles = rows * tx;
-        // d[i][k][lane j] = plane[r0 + i][4·(b0 + j) + k]; lanes past the edge are zero. (One
-        // array for every group: a fresh zeroed one would cost a memset call per group.)
+        // d[i][k][lane j] = plane[r0 + i][4·(b0 + j) + k]. One array for every group (a fresh one
+        // would cost a memset call per group); in a short last group the unused lanes keep old
+        // values, which are transformed but never stored.
         let mut d = [[[0f32; LANES]; 6]; 6];
-        for a in 0..rows {
-            let r0 = (band0 + a) * 4;
-            for b0 in (0..tx).step_by(LANES) {
-                let lanes = LANES.min(tx - b0);
-                for (i, di) in d.iter_mut().enumerate() {
-                    let row = &plane[(r0 + i) * wp + 4 * b0..];
-                    if lanes == LANES {
-                        let row = &row[..4 * LANES + 2];
-                        for (k, dk) in di.iter_mut().enumerate() {
-                            for (j, v) in dk.iter_mut().enumerate() {
-                                *v = row[4 * j + k];
-                            }
-                        }
-                        continue;
-                    }
+        for TileGroup { r0, b0, lanes, tile0 } in tile_groups(band0, rows, tx) {
+            for (i, di) in d.iter_mut().enumerate() {
+                let row = &plane[(r0 + i) * wp + 4 * b0..];
+                if lanes == LANES {
+                    let row = &row[..4 * LANES + 2];
                     for (k, dk) in di.iter_mut().enumerate() {
                         for (j, v) in dk.iter_mut().enumerate() {
-                            *v = if j < lanes { row[4 * j + k] } else { 0.0 };
+                            *v = row[4 * j + k];
                         }
                     }
+                    continue;
                 }
-                let tile0 = a * tx + b0;
-                for (e, val) in tile2d(&d, bt).iter().flatten().enumerate() {
-                    copy_lanes(&mut dst[e * tiles + tile0..], val, lanes);
+                for (k, dk) in di.iter_mut().enumerate() {
+                    for (j, v) in dk.iter_mut().enumerate().take(lanes) {
+                        *v = row[4 * j + k];
+                    }
                 }
+            }
+            for (e, val) in tile2d(&d, bt).iter().flatten().enumerate() {
+                copy_lanes(&mut dst[e * tiles + tile0..], val, lanes);
             }
         }
     }
@@ -293,41 +290,52 @@ multiversion! {
     fn output_transform(src: &[f32], band0: usize, rows: usize, tx: usize, ho: usize, wo: usize, plane: &mut [f32]) {
         let tiles = rows * tx;
         let mut t = [[[0f32; LANES]; 6]; 6];
-        for a in 0..rows {
-            let r0 = (band0 + a) * 4;
-            for b0 in (0..tx).step_by(LANES) {
-                let lanes = LANES.min(tx - b0);
-                let tile0 = a * tx + b0;
-                for (e, val) in t.iter_mut().flatten().enumerate() {
-                    let src = &src[e * tiles + tile0..];
-                    for (j, v) in val.iter_mut().enumerate() {
-                        *v = if j < lanes { src[j] } else { 0.0 };
+        for TileGroup { r0, b0, lanes, tile0 } in tile_groups(band0, rows, tx) {
+            // As in `input_transform`, unused lanes of a short group are never stored.
+            for (e, val) in t.iter_mut().flatten().enumerate() {
+                copy_lanes(val, &src[e * tiles + tile0..], lanes);
+            }
+            for (i, yi) in tile2d(&t, at).iter().enumerate().take(ho - r0) {
+                let row = &mut plane[(r0 + i) * wo..(r0 + i + 1) * wo];
+                let c0 = 4 * b0;
+                if lanes == LANES && c0 + 4 * LANES <= wo {
+                    // Fixed bounds: the interleave compiles to vector shuffles.
+                    if let Ok(seg) = <&mut [f32; 4 * LANES]>::try_from(&mut row[c0..c0 + 4 * LANES]) {
+                        for j in 0..LANES {
+                            for k in 0..4 {
+                                seg[4 * j + k] = yi[k][j];
+                            }
+                        }
+                        continue;
                     }
                 }
-                for (i, yi) in tile2d(&t, at).iter().enumerate().take(ho - r0) {
-                    let row = &mut plane[(r0 + i) * wo..(r0 + i + 1) * wo];
-                    let c0 = 4 * b0;
-                    if lanes == LANES && c0 + 4 * LANES <= wo {
-                        // Fixed bounds: the interleave compiles to vector shuffles.
-                        if let Ok(seg) = <&mut [f32; 4 * LANES]>::try_from(&mut row[c0..c0 + 4 * LANES]) {
-                            for j in 0..LANES {
-                                for k in 0..4 {
-                                    seg[4 * j + k] = yi[k][j];
-                                }
-                            }
-                            continue;
-                        }
-                    }
-                    for j in 0..lanes {
-                        let c0 = 4 * (b0 + j);
-                        for (k, yk) in yi.iter().enumerate().take(wo - c0) {
-                            row[c0 + k] = yk[j];
-                        }
+                for j in 0..lanes {
+                    let c0 = 4 * (b0 + j);
+                    for (k, yk) in yi.iter().enumerate().take(wo - c0) {
+                        row[c0 + k] = yk[j];
                     }
                 }
             }
         }
     }
+}
+
+/// Up to `LANES` consecutive tiles of one tile row of a band.
+struct TileGroup {
+    /// First pixel row of the tiles (in the padded input / the output plane).
+    r0: usize,
+    /// Tile column of the first tile.
+    b0: usize,
+    /// How many tiles (the rest of the lanes are padding).
+    lanes: usize,
+    /// Index of the first tile within the band.
+    tile0: usize,
+}
+
+/// The band's tiles (`rows` tile rows from `band0`, `tx` per row) in groups of `LANES`.
+#[inline(always)]
+fn tile_groups(band0: usize, rows: usize, tx: usize) -> impl Iterator<Item = TileGroup> {
+    (0..rows).flat_map(move |a| (0..tx).step_by(LANES).map(move |b0| TileGroup { r0: (band0 + a) * 4, b0, lanes: LANES.min(tx - b0), tile0: a * tx + b0 }))
 }
 
 /// `dst[..lanes] = src[..lanes]`; a full group of lanes is a fixed-size copy (vector moves, not a
