@@ -33,7 +33,11 @@ impl BackendChoice {
 /// A human description of the device: backend and adapter name.
 pub fn describe(choice: BackendChoice, device: &Device) -> String {
     match choice {
-        BackendChoice::Cpu => format!("cpu (flex, {} threads)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
+        BackendChoice::Cpu => format!(
+            "cpu (flex, {} threads, {})",
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            crate::kernels::simd_description()
+        ),
         BackendChoice::Wgpu => match device.identity() {
             Some(id) => format!("wgpu ({})", id.name),
             None => "wgpu".to_string(),

@@ -6,6 +6,7 @@
 
 #[macro_use]
 mod simd;
+pub use simd::description as simd_description;
 pub mod reference;
 pub mod cpu;
 pub mod wgpu;

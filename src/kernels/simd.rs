@@ -32,3 +32,25 @@ macro_rules! multiversion {
         }
     };
 }
+
+/// The vector instructions the CPU kernels use on this machine, for benchmark reports: our loops
+/// (AVX2 or baseline) and the GEMM's microkernels (gemm picks AVX-512, AVX2+FMA or baseline).
+pub fn description() -> String {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        let loops = if has!("avx2") { "AVX2" } else { "SSE2" };
+        let gemm = if has!("avx512f") && has!("avx512bw") && has!("avx512cd") && has!("avx512dq") && has!("avx512vl") {
+            "AVX-512"
+        } else if has!("avx2") && has!("fma") {
+            "AVX2+FMA"
+        } else {
+            "SSE2"
+        };
+        format!("{loops} loops, {gemm} GEMM")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        format!("{} baseline SIMD", std::env::consts::ARCH)
+    }
+}
