@@ -179,3 +179,29 @@ fn bench_prints_json() {
         assert_eq!(v["ms_per_batch_all"].as_array().unwrap().len(), 2);
     }
 }
+
+/// The CPU kernels' AVX2 copies (`kernels::simd`) compute exactly what the baseline copies do:
+/// every fixture network's raw image is byte-identical with `STYLESCOPE_SIMD=baseline`, and
+/// `bench` reports which copy ran.
+#[test]
+fn avx2_and_baseline_loops_give_identical_images() {
+    let out = tmpdir("simd");
+    for name in networks() {
+        let pkl = fixtures().join(format!("{name}.pkl"));
+        let mut images = Vec::new();
+        for simd in ["default", "baseline"] {
+            let dir = out.join(format!("{name}-{simd}"));
+            let mut cmd = bin();
+            // `--class 0` is valid for any conditional network and ignored (a warning) otherwise.
+            cmd.env("STYLESCOPE_SIMD", simd).args(["gen", "--network", pkl.to_str().unwrap(), "--seeds", "3", "--class", "0", "--outdir", dir.to_str().unwrap(), "--raw"]);
+            run_ok(&mut cmd);
+            images.push(std::fs::read(dir.join("seed0003.npy")).unwrap());
+        }
+        assert!(images[0] == images[1], "{name}: AVX2 and baseline loops differ");
+    }
+    let pkl = fixtures().join("sg3t_64.pkl");
+    let out = run_ok(bin().env("STYLESCOPE_SIMD", "baseline").args(["bench", "--network", pkl.to_str().unwrap(), "--iters", "1", "--warmup", "0", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let device = v["device"].as_str().unwrap();
+    assert!(device.contains("SSE2 loops") || !cfg!(target_arch = "x86_64"), "{device}");
+}

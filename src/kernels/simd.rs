@@ -5,7 +5,8 @@
 //! function twice, once for baseline and once with AVX2 enabled, and picks one per call from the
 //! CPU's features (a cached atomic load). Both copies run the same scalar operations in the same
 //! order per element (the loops are element-wise, and without FMA contraction), so the results
-//! are bit-identical; only the instruction width differs.
+//! are bit-identical; only the instruction width differs (`tests/cli.rs` checks this end to end
+//! with `STYLESCOPE_SIMD=baseline`).
 
 /// Wraps a free function (no generics, no `self`) so its body runs as AVX2 code where the CPU has
 /// it. Callees the body uses should be `#[inline(always)]` or multiversioned themselves.
@@ -23,7 +24,7 @@ macro_rules! multiversion {
                 fn avx2($($arg: $ty),*) $(-> $ret)? {
                     portable($($arg),*)
                 }
-                if std::arch::is_x86_feature_detected!("avx2") {
+                if $crate::kernels::simd::avx2() {
                     // SAFETY: the CPU supports AVX2, the only feature `avx2` is compiled with.
                     return unsafe { avx2($($arg),*) };
                 }
@@ -33,13 +34,22 @@ macro_rules! multiversion {
     };
 }
 
+/// Whether the multiversioned loops run their AVX2 copy: the CPU has AVX2 and the environment
+/// does not ask for the baseline (`STYLESCOPE_SIMD=baseline`, to compare the two or to rule the
+/// AVX2 copy out when debugging). Decided once per process.
+#[cfg(target_arch = "x86_64")]
+pub fn avx2() -> bool {
+    static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVX2.get_or_init(|| std::arch::is_x86_feature_detected!("avx2") && std::env::var("STYLESCOPE_SIMD").map_or(true, |v| v != "baseline"))
+}
+
 /// The vector instructions the CPU kernels use on this machine, for benchmark reports: our loops
 /// (AVX2 or baseline) and the GEMM's microkernels (gemm picks AVX-512, AVX2+FMA or baseline).
 pub fn description() -> String {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
-        let loops = if has!("avx2") { "AVX2" } else { "SSE2" };
+        let loops = if avx2() { "AVX2" } else { "SSE2" };
         let gemm = if has!("avx512f") && has!("avx512bw") && has!("avx512cd") && has!("avx512dq") && has!("avx512vl") {
             "AVX-512"
         } else if has!("avx2") && has!("fma") {
