@@ -119,15 +119,26 @@ impl FilteredLrelu {
             Some(Taps::Separable(f)) => {
                 let f = flipped(f, 1.0);
                 grow(&mut s.a, mh * ow);
+                // Tap k of output x reads phase k mod d at k div d: offsets into a deinterleaved
+                // row (the same for every row; computed once, rows are short).
+                let len = mw.div_ceil(d);
+                let offs: Vec<usize> = (0..f.len()).map(|k| (k % d) * len + k / d).collect();
+                s.c.clear();
                 for r in 0..mh {
-                    let len = deinterleave(&s.b[r * mw..(r + 1) * mw], d, &mut s.phases);
-                    let phases = &s.phases;
-                    let taps: Vec<(f32, &[f32])> = f.iter().enumerate().map(|(k, fk)| (*fk, &phases[(k % d) * len + k / d..][..ow])).collect();
+                    deinterleave(&s.b[r * mw..(r + 1) * mw], d, &mut s.phases);
+                    s.c.extend_from_slice(&s.phases);
+                }
+                let mut taps: Vec<(f32, &[f32])> = Vec::with_capacity(f.len());
+                for r in 0..mh {
+                    let row = &s.c[r * d * len..(r + 1) * d * len];
+                    taps.clear();
+                    taps.extend(f.iter().zip(&offs).map(|(fk, off)| (*fk, &row[*off..][..ow])));
                     filter_sum(&mut s.a[r * ow..(r + 1) * ow], &taps);
                 }
                 for oy in 0..oh {
                     let dst_row = &mut dst[oy * ow..(oy + 1) * ow];
-                    let taps: Vec<(f32, &[f32])> = f.iter().enumerate().map(|(k, fk)| (*fk, &s.a[(oy * d + k) * ow..(oy * d + k + 1) * ow])).collect();
+                    taps.clear();
+                    taps.extend(f.iter().enumerate().map(|(k, fk)| (*fk, &s.a[(oy * d + k) * ow..][..ow])));
                     filter_sum(dst_row, &taps);
                 }
             }
@@ -142,16 +153,16 @@ impl FilteredLrelu {
                     s.a.extend_from_slice(&s.phases);
                 }
                 let row_len = d * len;
+                // Tap (ky, kx) of output row oy reads deinterleaved row oy·d + ky, phase kx mod d,
+                // at kx div d: offsets from the output row's first input row, computed once
+                // (divisions per tap and row cost as much as the short rows' arithmetic).
+                let offs: Vec<usize> = (0..n * n).map(|t| (t / n) * row_len + (t % n % d) * len + t % n / d).collect();
                 let mut taps: Vec<(f32, &[f32])> = Vec::with_capacity(n * n);
                 for oy in 0..oh {
                     let out = &mut dst[oy * ow..(oy + 1) * ow];
+                    let rows = &s.a[oy * d * row_len..];
                     taps.clear();
-                    for ky in 0..n {
-                        let row = &s.a[(oy * d + ky) * row_len..(oy * d + ky + 1) * row_len];
-                        for kx in 0..n {
-                            taps.push((f[ky * n + kx], &row[(kx % d) * len + kx / d..][..ow]));
-                        }
-                    }
+                    taps.extend(f.iter().zip(&offs).map(|(fk, off)| (*fk, &rows[*off..][..ow])));
                     filter_sum(out, &taps);
                 }
             }
@@ -241,6 +252,8 @@ multiversion! {
 struct Scratch {
     a: Vec<f32>,
     b: Vec<f32>,
+    /// Deinterleaved rows of the up-sampled plane (separable down-sampling).
+    c: Vec<f32>,
     phases: Vec<f32>,
     line: Vec<f32>,
     phase_out: Vec<f32>,
