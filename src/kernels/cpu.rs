@@ -171,31 +171,39 @@ impl FilteredLrelu {
 }
 
 multiversion! {
-    /// `out[o] = Σ f · src[o]` over the `(f, src)` pairs (zero for none), four taps per sweep so
-    /// `out` is loaded and stored a quarter as often (each sweep vectorises over `o`).
+    /// `out[o] = Σ f · src[o]` over the `(f, src)` pairs (zero for none), four taps per sweep
+    /// (the last one to three in one more), so `out` is loaded and stored a quarter as often;
+    /// each sweep vectorises over `o`.
     fn filter_sum(out: &mut [f32], taps: &[(f32, &[f32])]) {
         let n = out.len();
-        let mut quads = taps.chunks_exact(4);
         let mut first = true;
-        for q in &mut quads {
-            let (f0, f1, f2, f3) = (q[0].0, q[1].0, q[2].0, q[3].0);
-            let (a, b, c, d) = (&q[0].1[..n], &q[1].1[..n], &q[2].1[..n], &q[3].1[..n]);
-            if first {
-                for i in 0..n {
-                    out[i] = f0 * a[i] + f1 * b[i] + f2 * c[i] + f3 * d[i];
+        // One sweep over the named taps: `out = Σ` on the first, `out += Σ` after.
+        macro_rules! sweep {
+            ($f0:ident * $s0:ident $(, $f:ident * $s:ident)*) => {{
+                let $s0 = &$s0[..n];
+                $(let $s = &$s[..n];)*
+                if first {
+                    for i in 0..n {
+                        out[i] = $f0 * $s0[i] $(+ $f * $s[i])*;
+                    }
+                } else {
+                    for i in 0..n {
+                        out[i] += $f0 * $s0[i] $(+ $f * $s[i])*;
+                    }
                 }
-            } else {
-                for i in 0..n {
-                    out[i] += f0 * a[i] + f1 * b[i] + f2 * c[i] + f3 * d[i];
-                }
-            }
-            first = false;
+                first = false;
+            }};
         }
-        for &(f, src) in quads.remainder() {
-            for (o, v) in out.iter_mut().zip(&src[..n]) {
-                *o = if first { f * v } else { *o + f * v };
-            }
-            first = false;
+        let mut quads = taps.chunks_exact(4);
+        for q in &mut quads {
+            let [(f0, a), (f1, b), (f2, c), (f3, d)] = [q[0], q[1], q[2], q[3]];
+            sweep!(f0 * a, f1 * b, f2 * c, f3 * d);
+        }
+        match *quads.remainder() {
+            [(f0, a)] => sweep!(f0 * a),
+            [(f0, a), (f1, b)] => sweep!(f0 * a, f1 * b),
+            [(f0, a), (f1, b), (f2, c)] => sweep!(f0 * a, f1 * b, f2 * c),
+            _ => {}
         }
         if first {
             out.fill(0.0);
