@@ -4,8 +4,10 @@
 //! materialising the whole up-sampled tensor (for a 256² StyleGAN3 the widest layer is hundreds of
 //! MB). Here each `(n, c)` plane is processed on its own, in parallel over planes: a polyphase
 //! up-sampling pass along x then y (skipping the inserted zeros), bias + leaky ReLU + gain + clamp,
-//! and a strided down-sampling pass (separable, or 2-D for config R's radial filters). Numbers are
-//! the reference's up to float rounding; the parity tests hold them to 1e-5.
+//! and a strided down-sampling pass (separable, or 2-D for config R's radial filters). Every pass
+//! is a list of (tap, contiguous source row) pairs summed by `filter_sum`, which runs as AVX2 code
+//! where the CPU has it (`kernels::simd`). Numbers are the reference's up to float rounding; the
+//! parity tests hold them to 1e-5. The module also holds the CPU convolution (`conv2d`).
 
 /// The FIR taps of one stage, already flipped (true convolution) and scaled.
 #[derive(Clone, Debug)]
