@@ -63,19 +63,10 @@ impl FilteredLrelu {
         if oh == 0 || ow == 0 || planes == 0 {
             return out;
         }
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(planes);
-        let per = planes.div_ceil(threads);
-        std::thread::scope(|s| {
-            for (t, chunk) in out.chunks_mut(per * oh * ow).enumerate() {
-                s.spawn(move || {
-                    let mut scratch = Scratch::default();
-                    for (i, dst) in chunk.chunks_mut(oh * ow).enumerate() {
-                        let p = t * per + i;
-                        let b = if bias.is_empty() { 0.0 } else { bias[p % bias.len()] };
-                        self.plane(&x[p * h * w..(p + 1) * h * w], h, w, b, dst, &mut scratch);
-                    }
-                });
-            }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        par_planes(&mut out, oh * ow, threads, Scratch::default, |scratch, p, dst| {
+            let b = if bias.is_empty() { 0.0 } else { bias[p % bias.len()] };
+            self.plane(&x[p * h * w..(p + 1) * h * w], h, w, b, dst, scratch);
         });
         out
     }
@@ -123,13 +114,8 @@ impl FilteredLrelu {
                 grow(&mut s.a, mh * ow);
                 // Tap k of output x reads phase k mod d at k div d: offsets into a deinterleaved
                 // row (the same for every row; computed once, rows are short).
-                let len = mw.div_ceil(d);
+                let len = deinterleave_rows(&s.b[..mh * mw], mw, d, &mut s.c);
                 let offs: Vec<usize> = (0..f.len()).map(|k| (k % d) * len + k / d).collect();
-                s.c.clear();
-                for r in 0..mh {
-                    deinterleave(&s.b[r * mw..(r + 1) * mw], d, &mut s.phases);
-                    s.c.extend_from_slice(&s.phases);
-                }
                 let mut taps: Vec<(f32, &[f32])> = Vec::with_capacity(f.len());
                 for r in 0..mh {
                     let row = &s.c[r * d * len..(r + 1) * d * len];
@@ -148,12 +134,7 @@ impl FilteredLrelu {
                 let f = flipped(k, 1.0); // flipping a row-major square kernel flips both axes
                 let n = *n;
                 // Deinterleave every row once; then each tap is a contiguous multiply-add.
-                let mut len = 0;
-                s.a.clear();
-                for r in 0..mh {
-                    len = deinterleave(&s.b[r * mw..(r + 1) * mw], d, &mut s.phases);
-                    s.a.extend_from_slice(&s.phases);
-                }
+                let len = deinterleave_rows(&s.b[..mh * mw], mw, d, &mut s.a);
                 let row_len = d * len;
                 // Tap (ky, kx) of output row oy reads deinterleaved row oy·d + ky, phase kx mod d,
                 // at kx div d: offsets from the output row's first input row, computed once
@@ -213,8 +194,29 @@ multiversion! {
     }
 }
 
+/// Splits `buf` into planes of `plane` values and hands contiguous runs of them to up to
+/// `threads` scoped threads, which call `f(state, index, plane)` for each, with one `init()`
+/// state (scratch buffers) per thread.
+pub(crate) fn par_planes<S>(buf: &mut [f32], plane: usize, threads: usize, init: impl Fn() -> S + Sync, f: impl Fn(&mut S, usize, &mut [f32]) + Sync) {
+    if plane == 0 || buf.is_empty() {
+        return;
+    }
+    let per = (buf.len() / plane).div_ceil(threads.max(1));
+    let (init, f) = (&init, &f);
+    std::thread::scope(|s| {
+        for (chunk, run) in buf.chunks_mut(per * plane).enumerate() {
+            s.spawn(move || {
+                let mut state = init();
+                for (k, dst) in run.chunks_mut(plane).enumerate() {
+                    f(&mut state, chunk * per + k, dst);
+                }
+            });
+        }
+    });
+}
+
 /// Makes `v` at least `n` long; existing values are kept (callers overwrite what they use).
-fn grow(v: &mut Vec<f32>, n: usize) {
+pub(crate) fn grow(v: &mut Vec<f32>, n: usize) {
     if v.len() < n {
         v.resize(n, 0.0);
     }
@@ -230,13 +232,26 @@ multiversion! {
     }
 }
 
+/// Splits each `w`-long row of `src` into its `d` phases, written one row after another into
+/// `dst` (grown as needed): row `r`'s `dst[r·d·len + φ·len + m] = row[m·d + φ]`, zero past the
+/// row's end. Returns `len = ⌈w / d⌉`.
+fn deinterleave_rows(src: &[f32], w: usize, d: usize, dst: &mut Vec<f32>) -> usize {
+    let len = w.div_ceil(d);
+    if len == 0 {
+        return 0;
+    }
+    let rows = src.len() / w;
+    grow(dst, rows * d * len);
+    for (row, out) in src.chunks_exact(w).zip(dst.chunks_exact_mut(d * len)) {
+        deinterleave(row, d, out);
+    }
+    len
+}
+
 multiversion! {
-    /// Splits `row` into its `d` phases, `out[φ·len + m] = row[m·d + φ]` (zero past the end);
-    /// returns `len = ⌈row.len() / d⌉`.
-    fn deinterleave(row: &[f32], d: usize, out: &mut Vec<f32>) -> usize {
-        let len = row.len().div_ceil(d);
-        out.clear();
-        out.resize(d * len, 0.0);
+    /// One row of [`deinterleave_rows`]: `out` holds the `d` phases, `len = out.len() / d` each.
+    fn deinterleave(row: &[f32], d: usize, out: &mut [f32]) {
+        let len = out.len() / d;
         if d == 2 {
             // Every official down-sampling is by 2: pairs split into two halves (vector shuffles).
             let (even, odd) = out.split_at_mut(len);
@@ -246,15 +261,16 @@ multiversion! {
             }
             if row.len() % 2 == 1 {
                 even[len - 1] = row[row.len() - 1];
+                odd[len - 1] = 0.0;
             }
-            return len;
+            return;
         }
         for (phase, dst) in out.chunks_exact_mut(len).enumerate() {
-            for (o, v) in dst.iter_mut().zip(row.iter().skip(phase).step_by(d)) {
-                *o = *v;
+            let mut values = row.iter().skip(phase).step_by(d);
+            for o in dst.iter_mut() {
+                *o = values.next().copied().unwrap_or(0.0);
             }
         }
-        len
     }
 }
 
@@ -264,7 +280,6 @@ struct Scratch {
     b: Vec<f32>,
     /// Deinterleaved rows of the up-sampled plane (separable down-sampling).
     c: Vec<f32>,
-    phases: Vec<f32>,
     line: Vec<f32>,
     phase_out: Vec<f32>,
 }

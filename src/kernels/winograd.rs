@@ -18,6 +18,8 @@
 //! the two together. The transforms amplify float rounding by at most ~10x, far below the
 //! parity tolerance (the whole-network CPU parity tests run through this path).
 
+use crate::kernels::cpu::{grow, par_planes};
+
 /// `out[o, y, x] = Σ_{i, ky, kx} w[o, i, ky, kx] · xpad[i, y + ky, x + kx]` for a 3x3 kernel with
 /// zero padding `pad` on every side; returns `(out, ho, wo)`.
 pub fn conv3x3(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, pad: usize) -> (Vec<f32>, usize, usize) {
@@ -39,22 +41,10 @@ pub fn conv3x3_threads(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f3
     SCRATCH.with(|cell| {
         let mut scratch = cell.borrow_mut();
         let Scratch { xp, u, v, m } = &mut *scratch;
-        // Padded input covering every tile (6x6 windows at stride 4), one channel per thread.
-        if xp.len() < in_ch * hp * wp {
-            xp.resize(in_ch * hp * wp, 0.0);
-        }
+        // Padded input covering every tile (6x6 windows at stride 4), threads over channels.
+        grow(xp, in_ch * hp * wp);
         let xp = &mut xp[..in_ch * hp * wp];
-        let per = in_ch.div_ceil(threads);
-        std::thread::scope(|s| {
-            for (chunk, dst) in xp.chunks_mut(per * hp * wp).enumerate() {
-                s.spawn(move || {
-                    for (k, plane) in dst.chunks_mut(hp * wp).enumerate() {
-                        let c = chunk * per + k;
-                        pad_plane(&x[c * h * w..(c + 1) * h * w], w, pad, wp, plane);
-                    }
-                });
-            }
-        });
+        par_planes(xp, hp * wp, threads, || (), |_, c, plane| pad_plane(&x[c * h * w..(c + 1) * h * w], w, pad, wp, plane));
         conv3x3_with(xp, (hp, wp), in_ch, (ho, wo), (ty, tx), weight, out_ch, threads, u, v, m)
     })
 }
@@ -104,17 +94,7 @@ fn conv3x3_with(
 ) -> (Vec<f32>, usize, usize) {
     // Filter transform, once: U[out][36][in], threads over output channels.
     u.resize(36 * out_ch * in_ch, 0.0);
-    let per = out_ch.div_ceil(threads);
-    std::thread::scope(|s| {
-        for (chunk, dst) in u.chunks_mut(per * 36 * in_ch).enumerate() {
-            s.spawn(move || {
-                for (k, dst) in dst.chunks_mut(36 * in_ch).enumerate() {
-                    let o = chunk * per + k;
-                    filter_transform(&weight[o * in_ch * 9..(o + 1) * in_ch * 9], in_ch, dst);
-                }
-            });
-        }
-    });
+    par_planes(u, 36 * in_ch, threads, || (), |_, o, dst| filter_transform(&weight[o * in_ch * 9..(o + 1) * in_ch * 9], in_ch, dst));
 
     // Bands of tile rows, so the transformed tiles (V, M) stay bounded whatever the image size,
     // with enough tiles per band for efficient GEMMs.
@@ -130,17 +110,7 @@ fn conv3x3_with(
         let (v, m) = (&mut v[..36 * in_ch * tiles], &mut m[..36 * out_ch * tiles]);
 
         // 1. Input transform V[in][36][tiles], threads over channels.
-        let per = in_ch.div_ceil(threads);
-        std::thread::scope(|s| {
-            for (chunk, dst) in v.chunks_mut(per * 36 * tiles).enumerate() {
-                s.spawn(move || {
-                    for (k, dst) in dst.chunks_mut(36 * tiles).enumerate() {
-                        let c = chunk * per + k;
-                        input_transform(&xp[c * hp * wp..(c + 1) * hp * wp], wp, band0, rows, tx, dst);
-                    }
-                });
-            }
-        });
+        par_planes(v, 36 * tiles, threads, || (), |_, c, dst| input_transform(&xp[c * hp * wp..(c + 1) * hp * wp], wp, band0, rows, tx, dst));
 
         // 2. 36 GEMMs M[·][e] = U[·][e] · V[·][e] ([out, in] x [in, tiles], rows 36 slots
         // apart). Threads take whole GEMMs when they divide the 36 evenly (each GEMM then has all
@@ -196,17 +166,7 @@ fn conv3x3_with(
 
         // 3. Inverse transform into the band's output rows, threads over output channels.
         let m = &*m;
-        std::thread::scope(|s| {
-            let per = out_ch.div_ceil(threads);
-            for (chunk, dst) in out.chunks_mut(per * ho * wo).enumerate() {
-                s.spawn(move || {
-                    for (k, plane) in dst.chunks_mut(ho * wo).enumerate() {
-                        let o = chunk * per + k;
-                        output_transform(&m[o * 36 * tiles..(o + 1) * 36 * tiles], band0, rows, tx, ho, wo, plane);
-                    }
-                });
-            }
-        });
+        par_planes(&mut out, ho * wo, threads, || (), |_, o, plane| output_transform(&m[o * 36 * tiles..(o + 1) * 36 * tiles], band0, rows, tx, ho, wo, plane));
     }
     (out, ho, wo)
 }
