@@ -90,16 +90,16 @@ fn cpu_conv2d_matches_burn_conv2d() {
     }
 }
 
-/// Winograd F(4x4, 3x3) against the direct GEMM convolution: sizes that are and are not
-/// multiples of the 4x4 tile, padding 0..2, the channel counts of real layers.
+/// Winograd F(6x6, 3x3) against the direct GEMM convolution: sizes that are and are not
+/// multiples of the 6x6 tile, padding 0..2, the channel counts of real layers.
 #[test]
 fn winograd_conv3x3_matches_direct() {
     use stylescope::kernels::cpu::conv2d_direct;
     use stylescope::kernels::winograd::{conv3x3, conv3x3_threads};
     let device = Device::flex();
     device.seed(5);
-    // The last shape spans two bands of tile rows (256 channels: 910 tiles per band).
-    for (i, o, h, w, pad) in [(16, 16, 9, 10, 2), (3, 5, 4, 4, 0), (32, 24, 36, 36, 2), (20, 40, 17, 23, 1), (64, 16, 3, 7, 2), (8, 8, 1, 1, 2), (256, 16, 1830, 8, 1)] {
+    // The last shape spans two bands of tile rows (256 channels: 512 tiles per band).
+    for (i, o, h, w, pad) in [(16, 16, 9, 10, 2), (3, 5, 4, 4, 0), (32, 24, 36, 36, 2), (20, 40, 17, 23, 1), (64, 16, 3, 7, 2), (8, 8, 1, 1, 2), (12, 6, 12, 18, 1), (512, 8, 14, 14, 1), (256, 16, 1830, 8, 1)] {
         // Activations of StyleGAN3's size (up to ~256 before the clamp) and unit-variance weights.
         let x = Tensor::<1>::random([i * h * w], Distribution::Normal(0.0, 30.0), &device);
         let wt = Tensor::<1>::random([o * i * 9], Distribution::Normal(0.0, 1.0), &device);
@@ -110,10 +110,11 @@ fn winograd_conv3x3_matches_direct() {
         assert_eq!((gho, gwo), (ho, wo));
         let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1.0);
         let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max) / scale;
-        // Its transforms amplify fp32 rounding (~5e-6 of the output range at 32 channels, vs
-        // ~1e-7 direct); the networks' parity (1e-4 on images) holds through it.
-        assert!(err < 2e-5, "winograd {i}->{o} {h}x{w} pad {pad}: rel. error {err:e}");
-        // Threads that divide the 36 GEMMs take whole ones; others split each GEMM's columns.
+        // Its transforms amplify fp32 rounding: ~5e-6 of the output range at 32 channels and
+        // ~2e-5 at 256-512 (direct: ~1e-7). Whole networks stay far inside the 1e-4 image parity:
+        // an untrained stylegan3-t-256 differs from the reference path by 2.0e-6 (F(4x4): 1.7e-6).
+        assert!(err < 4e-5, "winograd {i}->{o} {h}x{w} pad {pad}: rel. error {err:e}");
+        // Threads that divide the 64 GEMMs take whole ones; others split each GEMM's columns.
         for threads in [1, 3, 5] {
             let (other, ..) = conv3x3_threads(&xs, i, h, w, &ws, o, pad, threads);
             assert_eq!(other, got, "{threads} threads: {i}->{o} {h}x{w}");

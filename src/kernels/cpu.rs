@@ -347,7 +347,7 @@ fn upsample_cols(src: &[f32], h: usize, w: usize, up: usize, p0: i64, f: &[f32],
 }
 
 /// `out[o, y, x] = Σ_{i, ky, kx} w[o, i, ky, kx] · xpad[i, y + ky, x + kx]` (correlation, zero
-/// padding `pad` on every side) for one image: Winograd F(4x4, 3x3)
+/// padding `pad` on every side) for one image: Winograd F(6x6, 3x3)
 /// ([`crate::kernels::winograd`]) for 3x3 kernels with enough channels to amortise its
 /// transforms, else [`conv2d_direct`].
 pub fn conv2d(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, k: usize, pad: usize) -> (Vec<f32>, usize, usize) {

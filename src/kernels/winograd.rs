@@ -1,22 +1,26 @@
-//! Winograd F(4x4, 3x3) convolution for the CPU path: StyleGAN3's 3x3 modulated convolutions
-//! are most of a CPU image's time, and this form needs 36 multiplies per 4x4 output tile and
-//! input channel instead of 144 (Lavin & Gray, "Fast Algorithms for Convolutional Neural
-//! Networks", 2016).
+//! Winograd F(6x6, 3x3) convolution for the CPU path: StyleGAN3's 3x3 modulated convolutions
+//! are most of a CPU image's time, and this form needs 64 multiplies per 6x6 output tile and
+//! input channel instead of 324 (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+//! Networks", 2016). F(4x4, 3x3) (36 per 4x4 tile) was 13% slower per SG3-T 256 image: 26% more
+//! GEMM work and more transformed data to stream.
 //!
-//! Every 3x3 filter is transformed once (`G g Gᵀ` into `U[out][36][in]`); then, a band of tile
+//! Every 3x3 filter is transformed once (`G g Gᵀ` into `U[out][64][in]`); then, a band of tile
 //! rows at a time (so the buffers stay bounded at 1024² and are reused between layers), three
 //! passes, each laid out so every thread streams through its own contiguous block:
-//! 1. transform every 6x6 input tile (`Bᵀ d B`) into `V[in][36][tiles]`, threads over channels;
-//! 2. 36 GEMMs `M[·][e] = U[·][e] · V[·][e]` (`[out, in] x [in, tiles]`), threads splitting the
-//!    tiles;
-//! 3. transform back (`Aᵀ m A`) into 4x4 output tiles, threads over output channels.
+//! 1. transform every 8x8 input tile (`Bᵀ d B`, stride 6) into `V[in][64][tiles]`, threads over
+//!    channels;
+//! 2. 64 GEMMs `M[·][e] = U[·][e] · V[·][e]` (`[out, in] x [in, tiles]`), threads taking whole
+//!    GEMMs or splitting the tiles;
+//! 3. transform back (`Aᵀ m A`) into 6x6 output tiles, threads over output channels.
 //!
 //! The transforms work on eight tiles at a time, one per SIMD lane, and run as AVX2 code where
 //! the CPU has it (`kernels::simd`).
 //!
 //! Twin: `kernels::cpu::conv2d_direct` (the k² GEMMs over shifted views); tests/kernels.rs holds
-//! the two together. The transforms amplify float rounding by at most ~10x, far below the
-//! parity tolerance (the whole-network CPU parity tests run through this path).
+//! the two together. The transforms amplify float rounding (~2e-5 of the output range at 512
+//! channels, ~100x direct), still far below the parity tolerance: the whole-network CPU parity
+//! tests run through this path, and an untrained 256² SG3-T differs from the reference path by
+//! 2e-6.
 
 use crate::kernels::cpu::{grow, par_planes};
 
@@ -35,13 +39,12 @@ pub fn conv3x3_threads(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f3
     if ho == 0 || wo == 0 || out_ch == 0 || in_ch == 0 {
         return (vec![0.0; out_ch * ho * wo], ho, wo);
     }
-    let (ty, tx) = (ho.div_ceil(4), wo.div_ceil(4));
-
-    let (hp, wp) = (ty * 4 + 2, tx * 4 + 2);
+    let (ty, tx) = (ho.div_ceil(TILE), wo.div_ceil(TILE));
+    let (hp, wp) = (ty * TILE + 2, tx * TILE + 2);
     SCRATCH.with(|cell| {
         let mut scratch = cell.borrow_mut();
         let Scratch { xp, u, v, m } = &mut *scratch;
-        // Padded input covering every tile (6x6 windows at stride 4), threads over channels.
+        // Padded input covering every tile (8x8 windows at stride 6), threads over channels.
         grow(xp, in_ch * hp * wp);
         let xp = &mut xp[..in_ch * hp * wp];
         par_planes(xp, hp * wp, threads, || (), |_, c, plane| pad_plane(&x[c * h * w..(c + 1) * h * w], w, pad, wp, plane));
@@ -92,30 +95,30 @@ fn conv3x3_with(
     v: &mut Vec<f32>,
     m: &mut Vec<f32>,
 ) -> (Vec<f32>, usize, usize) {
-    // Filter transform, once: U[out][36][in], threads over output channels.
-    u.resize(36 * out_ch * in_ch, 0.0);
-    par_planes(u, 36 * in_ch, threads, || (), |_, o, dst| filter_transform(&weight[o * in_ch * 9..(o + 1) * in_ch * 9], in_ch, dst));
+    // Filter transform, once: U[out][64][in], threads over output channels.
+    u.resize(E * out_ch * in_ch, 0.0);
+    par_planes(u, E * in_ch, threads, || (), |_, o, dst| filter_transform(&weight[o * in_ch * 9..(o + 1) * in_ch * 9], in_ch, dst));
 
     // Bands of tile rows, so the transformed tiles (V, M) stay bounded whatever the image size,
     // with enough tiles per band for efficient GEMMs.
-    let per_tile = 36 * 4 * in_ch.max(out_ch);
+    let per_tile = E * 4 * in_ch.max(out_ch);
     let band_tiles = (BAND_BYTES / per_tile).max(MIN_BAND_TILES);
     let band_rows = (band_tiles / tx).clamp(1, ty);
-    v.resize(36 * in_ch * band_rows * tx, 0.0);
-    m.resize(36 * out_ch * band_rows * tx, 0.0);
+    v.resize(E * in_ch * band_rows * tx, 0.0);
+    m.resize(E * out_ch * band_rows * tx, 0.0);
     let mut out = vec![0f32; out_ch * ho * wo];
     for band0 in (0..ty).step_by(band_rows) {
         let rows = band_rows.min(ty - band0);
         let tiles = rows * tx;
-        let (v, m) = (&mut v[..36 * in_ch * tiles], &mut m[..36 * out_ch * tiles]);
+        let (v, m) = (&mut v[..E * in_ch * tiles], &mut m[..E * out_ch * tiles]);
 
-        // 1. Input transform V[in][36][tiles], threads over channels.
-        par_planes(v, 36 * tiles, threads, || (), |_, c, dst| input_transform(&xp[c * hp * wp..(c + 1) * hp * wp], wp, band0, rows, tx, dst));
+        // 1. Input transform V[in][64][tiles], threads over channels.
+        par_planes(v, E * tiles, threads, || (), |_, c, dst| input_transform(&xp[c * hp * wp..(c + 1) * hp * wp], wp, band0, rows, tx, dst));
 
-        // 2. 36 GEMMs M[·][e] = U[·][e] · V[·][e] ([out, in] x [in, tiles], rows 36 slots
-        // apart). Threads take whole GEMMs when they divide the 36 evenly (each GEMM then has all
+        // 2. 64 GEMMs M[·][e] = U[·][e] · V[·][e] ([out, in] x [in, tiles], rows 64 slots
+        // apart). Threads take whole GEMMs when they divide the 64 evenly (each GEMM then has all
         // the band's tiles as columns), else split every GEMM's columns, as `conv2d_direct` does.
-        let split_e = 36 % threads == 0;
+        let split_e = E % threads == 0;
         let mp = SharedMut(m.as_mut_ptr());
         std::thread::scope(|s| {
             let per = if split_e { tiles } else { tiles.div_ceil(threads) };
@@ -128,13 +131,13 @@ fn conv3x3_with(
                 }
                 s.spawn(move || {
                     let mp = mp;
-                    let row = (36 * tiles) as isize;
-                    for e in (first_e..36).step_by(e_step) {
+                    let row = (E * tiles) as isize;
+                    for e in (first_e..E).step_by(e_step) {
                         // SAFETY: dst is columns t0..t0+cols of the [out_ch, tiles] matrix at
-                        // M[0][e] (row stride 36·tiles), written by this thread only (threads
+                        // M[0][e] (row stride E·tiles), written by this thread only (threads
                         // own either distinct `e` or distinct columns); lhs is the [out_ch, in_ch]
-                        // matrix at U[0][e] (row stride 36·in_ch); rhs is columns t0..t0+cols of
-                        // the [in_ch, tiles] matrix at V[0][e] (row stride 36·tiles); every
+                        // matrix at U[0][e] (row stride E·in_ch); rhs is columns t0..t0+cols of
+                        // the [in_ch, tiles] matrix at V[0][e] (row stride E·tiles); every
                         // element addressed lies inside its buffer.
                         unsafe {
                             gemm::gemm(
@@ -147,7 +150,7 @@ fn conv3x3_with(
                                 false,
                                 u.as_ptr().add(e * in_ch),
                                 1,
-                                (36 * in_ch) as isize,
+                                (E * in_ch) as isize,
                                 v.as_ptr().add(e * tiles + t0),
                                 1,
                                 row,
@@ -166,7 +169,7 @@ fn conv3x3_with(
 
         // 3. Inverse transform into the band's output rows, threads over output channels.
         let m = &*m;
-        par_planes(&mut out, ho * wo, threads, || (), |_, o, plane| output_transform(&m[o * 36 * tiles..(o + 1) * 36 * tiles], band0, rows, tx, ho, wo, plane));
+        par_planes(&mut out, ho * wo, threads, || (), |_, o, plane| output_transform(&m[o * E * tiles..(o + 1) * E * tiles], band0, rows, tx, ho, wo, plane));
     }
     (out, ho, wo)
 }
@@ -189,8 +192,15 @@ unsafe impl Sync for SharedMut {}
 const LANES: usize = 8;
 type Lanes = [f32; LANES];
 
+/// Output tile side: F(TILE x TILE, 3x3).
+const TILE: usize = 6;
+/// Input tile side (the window a tile's outputs read).
+const WIN: usize = TILE + 2;
+/// Elements of a transformed tile: one GEMM each.
+const E: usize = WIN * WIN;
+
 multiversion! {
-    /// `G g Gᵀ` of one output channel's 3x3 filters `w[in][3][3]` into `dst[36][in]`.
+    /// `G g Gᵀ` of one output channel's 3x3 filters `w[in][3][3]` into `dst[E][in]`.
     fn filter_transform(w: &[f32], in_ch: usize, dst: &mut [f32]) {
         let mut g = [[[0f32; LANES]; 3]; 3];
         for i0 in (0..in_ch).step_by(LANES) {
@@ -211,29 +221,29 @@ multiversion! {
 }
 
 multiversion! {
-    /// `Bᵀ d B` of every 6x6 input tile (stride 4) of one channel's band of tile rows
-    /// `band0..band0 + rows` into `dst[36][tiles]`.
+    /// `Bᵀ d B` of every `WIN`x`WIN` input tile (stride `TILE`) of one channel's band of tile rows
+    /// `band0..band0 + rows` into `dst[E][tiles]`.
     fn input_transform(plane: &[f32], wp: usize, band0: usize, rows: usize, tx: usize, dst: &mut [f32]) {
         let tiles = rows * tx;
-        // d[i][k][lane j] = plane[r0 + i][4·(b0 + j) + k]. One array for every group (a fresh one
-        // would cost a memset call per group); in a short last group the unused lanes keep old
-        // values, which are transformed but never stored.
-        let mut d = [[[0f32; LANES]; 6]; 6];
+        // d[i][k][lane j] = plane[r0 + i][TILE·(b0 + j) + k]. One array for every group (a fresh
+        // one would cost a memset call per group); in a short last group the unused lanes keep
+        // old values, which are transformed but never stored.
+        let mut d = [[[0f32; LANES]; WIN]; WIN];
         for TileGroup { r0, b0, lanes, tile0 } in tile_groups(band0, rows, tx) {
             for (i, di) in d.iter_mut().enumerate() {
-                let row = &plane[(r0 + i) * wp + 4 * b0..];
+                let row = &plane[(r0 + i) * wp + TILE * b0..];
                 if lanes == LANES {
-                    let row = &row[..4 * LANES + 2];
+                    let row = &row[..TILE * LANES + 2];
                     for (k, dk) in di.iter_mut().enumerate() {
                         for (j, v) in dk.iter_mut().enumerate() {
-                            *v = row[4 * j + k];
+                            *v = row[TILE * j + k];
                         }
                     }
                     continue;
                 }
                 for (k, dk) in di.iter_mut().enumerate() {
                     for (j, v) in dk.iter_mut().enumerate().take(lanes) {
-                        *v = row[4 * j + k];
+                        *v = row[TILE * j + k];
                     }
                 }
             }
@@ -245,11 +255,11 @@ multiversion! {
 }
 
 multiversion! {
-    /// `Aᵀ m A` of one output channel's band, `src[36][tiles]`, into the 4x4 tiles of its
-    /// `[ho, wo]` output plane (cropped at the right and bottom edges).
+    /// `Aᵀ m A` of one output channel's band, `src[E][tiles]`, into the `TILE`x`TILE` tiles of
+    /// its `[ho, wo]` output plane (cropped at the right and bottom edges).
     fn output_transform(src: &[f32], band0: usize, rows: usize, tx: usize, ho: usize, wo: usize, plane: &mut [f32]) {
         let tiles = rows * tx;
-        let mut t = [[[0f32; LANES]; 6]; 6];
+        let mut t = [[[0f32; LANES]; WIN]; WIN];
         for TileGroup { r0, b0, lanes, tile0 } in tile_groups(band0, rows, tx) {
             // As in `input_transform`, unused lanes of a short group are never stored.
             for (e, val) in t.iter_mut().flatten().enumerate() {
@@ -257,20 +267,20 @@ multiversion! {
             }
             for (i, yi) in tile2d(&t, at).iter().enumerate().take(ho - r0) {
                 let row = &mut plane[(r0 + i) * wo..(r0 + i + 1) * wo];
-                let c0 = 4 * b0;
-                if lanes == LANES && c0 + 4 * LANES <= wo {
+                let c0 = TILE * b0;
+                if lanes == LANES && c0 + TILE * LANES <= wo {
                     // Fixed bounds: the interleave compiles to vector shuffles.
-                    if let Ok(seg) = <&mut [f32; 4 * LANES]>::try_from(&mut row[c0..c0 + 4 * LANES]) {
+                    if let Ok(seg) = <&mut [f32; TILE * LANES]>::try_from(&mut row[c0..c0 + TILE * LANES]) {
                         for j in 0..LANES {
-                            for k in 0..4 {
-                                seg[4 * j + k] = yi[k][j];
+                            for k in 0..TILE {
+                                seg[TILE * j + k] = yi[k][j];
                             }
                         }
                         continue;
                     }
                 }
                 for j in 0..lanes {
-                    let c0 = 4 * (b0 + j);
+                    let c0 = TILE * (b0 + j);
                     for (k, yk) in yi.iter().enumerate().take(wo - c0) {
                         row[c0 + k] = yk[j];
                     }
@@ -295,7 +305,7 @@ struct TileGroup {
 /// The band's tiles (`rows` tile rows from `band0`, `tx` per row) in groups of `LANES`.
 #[inline(always)]
 fn tile_groups(band0: usize, rows: usize, tx: usize) -> impl Iterator<Item = TileGroup> {
-    (0..rows).flat_map(move |a| (0..tx).step_by(LANES).map(move |b0| TileGroup { r0: (band0 + a) * 4, b0, lanes: LANES.min(tx - b0), tile0: a * tx + b0 }))
+    (0..rows).flat_map(move |a| (0..tx).step_by(LANES).map(move |b0| TileGroup { r0: (band0 + a) * TILE, b0, lanes: LANES.min(tx - b0), tile0: a * tx + b0 }))
 }
 
 /// `dst[..lanes] = src[..lanes]`; a full group of lanes is a fixed-size copy (vector moves, not a
@@ -332,51 +342,62 @@ fn tile2d<const I: usize, const O: usize>(x: &[[Lanes; I]; I], t: fn(&[Lanes; I]
     out
 }
 
+// The 1-D transforms of F(6, 3) with the interpolation points 0, ±1, ±2, ±1/2 and ∞
+// (Lavin & Gray's choice; `tests/kernels.rs` checks `Aᵀ[(G g) ⊙ (Bᵀ d)]` is the correlation of
+// `d` with `g`), written with their common sub-expressions.
+
 /// `Bᵀ d` along one axis.
 #[inline(always)]
-fn bt(d: &[Lanes; 6]) -> [Lanes; 6] {
-    let mut o = [[0f32; LANES]; 6];
+fn bt(d: &[Lanes; WIN]) -> [Lanes; WIN] {
+    let mut o = [[0f32; LANES]; WIN];
     for j in 0..LANES {
         let d = |i: usize| d[i][j];
-        o[0][j] = 4.0 * d(0) - 5.0 * d(2) + d(4);
-        o[1][j] = -4.0 * (d(1) + d(2)) + d(3) + d(4);
-        o[2][j] = 4.0 * (d(1) - d(2)) - d(3) + d(4);
-        o[3][j] = 2.0 * (d(3) - d(1)) - d(2) + d(4);
-        o[4][j] = 2.0 * (d(1) - d(3)) - d(2) + d(4);
-        o[5][j] = 4.0 * d(1) - 5.0 * d(3) + d(5);
+        o[0][j] = d(0) - d(6) + 5.25 * (d(4) - d(2));
+        o[7][j] = d(7) - d(1) + 5.25 * (d(3) - d(5));
+        let (t1, t2) = (d(2) + d(6) - 4.25 * d(4), d(1) + d(5) - 4.25 * d(3));
+        o[1][j] = t1 + t2;
+        o[2][j] = t1 - t2;
+        let (t3, t4) = (d(6) + 0.25 * d(2) - 1.25 * d(4), 0.5 * d(1) - 2.5 * d(3) + 2.0 * d(5));
+        o[3][j] = t3 + t4;
+        o[4][j] = t3 - t4;
+        let (t5, t6) = (d(6) + 4.0 * d(2) - 5.0 * d(4), 2.0 * d(1) - 2.5 * d(3) + 0.5 * d(5));
+        o[5][j] = t5 + t6;
+        o[6][j] = t5 - t6;
     }
     o
 }
 
 /// `Aᵀ m` along one axis.
 #[inline(always)]
-fn at(m: &[Lanes; 6]) -> [Lanes; 4] {
-    let mut o = [[0f32; LANES]; 4];
+fn at(m: &[Lanes; WIN]) -> [Lanes; TILE] {
+    let mut o = [[0f32; LANES]; TILE];
     for j in 0..LANES {
         let m = |i: usize| m[i][j];
-        let (s12, d12, s34, d34) = (m(1) + m(2), m(1) - m(2), m(3) + m(4), m(3) - m(4));
-        o[0][j] = m(0) + s12 + s34;
-        o[1][j] = d12 + 2.0 * d34;
-        o[2][j] = s12 + 4.0 * s34;
-        o[3][j] = d12 + 8.0 * d34 + m(5);
+        let (s12, d12, s34, d34, s56, d56) = (m(1) + m(2), m(1) - m(2), m(3) + m(4), m(3) - m(4), m(5) + m(6), m(5) - m(6));
+        o[0][j] = m(0) + s12 + s34 + s56;
+        o[1][j] = d12 + 2.0 * d34 + 0.5 * d56;
+        o[2][j] = s12 + 4.0 * s34 + 0.25 * s56;
+        o[3][j] = d12 + 8.0 * d34 + 0.125 * d56;
+        o[4][j] = s12 + 16.0 * s34 + 0.0625 * s56;
+        o[5][j] = d12 + 32.0 * d34 + 0.03125 * d56 + m(7);
     }
     o
 }
 
-const SIXTH: f32 = 1.0 / 6.0;
-
 /// `G g` along one axis.
 #[inline(always)]
-fn gt(g: &[Lanes; 3]) -> [Lanes; 6] {
-    let mut o = [[0f32; LANES]; 6];
+fn gt(g: &[Lanes; 3]) -> [Lanes; WIN] {
+    let mut o = [[0f32; LANES]; WIN];
     for j in 0..LANES {
         let g = |i: usize| g[i][j];
-        o[0][j] = g(0) * 0.25;
-        o[1][j] = -(g(0) + g(1) + g(2)) * SIXTH;
-        o[2][j] = -(g(0) - g(1) + g(2)) * SIXTH;
-        o[3][j] = (g(0) * 0.25 + g(1) * 0.5 + g(2)) * SIXTH;
-        o[4][j] = (g(0) * 0.25 - g(1) * 0.5 + g(2)) * SIXTH;
-        o[5][j] = g(2);
+        o[0][j] = g(0);
+        o[1][j] = -2.0 / 9.0 * (g(0) + g(1) + g(2));
+        o[2][j] = -2.0 / 9.0 * (g(0) - g(1) + g(2));
+        o[3][j] = (g(0) + 2.0 * g(1) + 4.0 * g(2)) / 90.0;
+        o[4][j] = (g(0) - 2.0 * g(1) + 4.0 * g(2)) / 90.0;
+        o[5][j] = (4.0 * g(0) + 2.0 * g(1) + g(2)) * (8.0 / 45.0);
+        o[6][j] = (4.0 * g(0) - 2.0 * g(1) + g(2)) * (8.0 / 45.0);
+        o[7][j] = g(2);
     }
     o
 }
