@@ -83,10 +83,43 @@ fn cpu_conv2d_matches_burn_conv2d() {
         let want: Vec<f32> = conv2d(x.clone(), w.clone(), None, ConvOptions::new([1, 1], [pad, pad], [1, 1], 1)).into_data().try_to_vec().unwrap();
         let xs: Vec<f32> = x.into_data().try_to_vec().unwrap();
         let ws: Vec<f32> = w.into_data().try_to_vec().unwrap();
-        let (got, ho, wo) = stylescope::kernels::cpu::conv2d(&xs, i, h, h + 1, &ws, o, k, pad);
+        let (got, ho, wo) = stylescope::kernels::cpu::conv2d(&xs, i, h, h + 1, &ws, o, k, pad, Default::default());
         assert_eq!((ho, wo), (h + 2 * pad - k + 1, h + 1 + 2 * pad - k + 1));
         let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(err < 1e-4, "conv {i}->{o} {h} k{k}: {err:e}");
+    }
+}
+
+/// Channel scales folded into the CPU convolution (StyleGAN's modulation on the activations)
+/// equal the convolution with the scaled weights `out[o] · in[i] · w[o, i]`: on the Winograd
+/// path (3x3, 16+ channels) and the direct one (1x1, few channels), with and without each side.
+#[test]
+fn cpu_conv2d_channel_scales_equal_scaled_weights() {
+    use stylescope::kernels::cpu::{conv2d, ChannelScales};
+    let device = Device::flex();
+    device.seed(11);
+    let host = |t: Tensor<1>| -> Vec<f32> { t.into_data().try_to_vec().unwrap() };
+    for (i, o, h, k) in [(24, 20, 13, 3), (5, 3, 9, 1), (4, 6, 7, 3)] {
+        let pad = k - 1;
+        let xs = host(Tensor::random([i * h * h], Distribution::Normal(0.0, 1.0), &device));
+        let ws = host(Tensor::random([o * i * k * k], Distribution::Normal(0.0, 1.0), &device));
+        let si = host(Tensor::random([i], Distribution::Uniform(-2.0, 2.0), &device));
+        let so = host(Tensor::random([o], Distribution::Uniform(0.1, 3.0), &device));
+        for (input, output) in [(&si[..], &so[..]), (&si[..], &[][..]), (&[][..], &so[..])] {
+            let scaled: Vec<f32> = ws
+                .iter()
+                .enumerate()
+                .map(|(j, v)| {
+                    let (oc, ic) = (j / (i * k * k), j / (k * k) % i);
+                    v * input.get(ic).unwrap_or(&1.0) * output.get(oc).unwrap_or(&1.0)
+                })
+                .collect();
+            let (want, ..) = conv2d(&xs, i, h, h, &scaled, o, k, pad, ChannelScales::default());
+            let (got, ..) = conv2d(&xs, i, h, h, &ws, o, k, pad, ChannelScales { input, output });
+            let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+            let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max) / scale;
+            assert!(err < 4e-5, "{i}->{o} k{k} (in {}, out {}): rel. error {err:e}", input.len(), output.len());
+        }
     }
 }
 
@@ -105,8 +138,8 @@ fn winograd_conv3x3_matches_direct() {
         let wt = Tensor::<1>::random([o * i * 9], Distribution::Normal(0.0, 1.0), &device);
         let xs: Vec<f32> = x.into_data().try_to_vec().unwrap();
         let ws: Vec<f32> = wt.into_data().try_to_vec().unwrap();
-        let (want, ho, wo) = conv2d_direct(&xs, i, h, w, &ws, o, 3, pad);
-        let (got, gho, gwo) = conv3x3(&xs, i, h, w, &ws, o, pad);
+        let (want, ho, wo) = conv2d_direct(&xs, i, h, w, &ws, o, 3, pad, Default::default());
+        let (got, gho, gwo) = conv3x3(&xs, i, h, w, &ws, o, pad, Default::default());
         assert_eq!((gho, gwo), (ho, wo));
         let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1.0);
         let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max) / scale;
@@ -116,7 +149,7 @@ fn winograd_conv3x3_matches_direct() {
         assert!(err < 4e-5, "winograd {i}->{o} {h}x{w} pad {pad}: rel. error {err:e}");
         // Threads that divide the 64 GEMMs take whole ones; others split each GEMM's columns.
         for threads in [1, 3, 5] {
-            let (other, ..) = conv3x3_threads(&xs, i, h, w, &ws, o, pad, threads);
+            let (other, ..) = conv3x3_threads(&xs, i, h, w, &ws, o, pad, Default::default(), threads);
             assert_eq!(other, got, "{threads} threads: {i}->{o} {h}x{w}");
         }
     }

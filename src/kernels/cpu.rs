@@ -346,20 +346,44 @@ fn upsample_cols(src: &[f32], h: usize, w: usize, up: usize, p0: i64, f: &[f32],
     }
 }
 
+/// Per-channel factors folded into a convolution's input and output:
+/// `out[o] = output[o] · Σ_i w[o, i] ⋆ (input[i] · x[i])`, which is the convolution with the
+/// weights `output[o] · input[i] · w[o, i]`. StyleGAN's modulation and demodulation are such
+/// factors: applied to the activations (on the copies the kernels make anyway) they leave the
+/// stored weights untouched, so nothing `[out, in, k, k]`-sized is built per image. An empty
+/// slice means all ones.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ChannelScales<'a> {
+    pub input: &'a [f32],
+    pub output: &'a [f32],
+}
+
+impl ChannelScales<'_> {
+    pub fn input(&self, c: usize) -> f32 {
+        self.input.get(c).copied().unwrap_or(1.0)
+    }
+
+    pub fn output(&self, o: usize) -> f32 {
+        self.output.get(o).copied().unwrap_or(1.0)
+    }
+}
+
 /// `out[o, y, x] = Σ_{i, ky, kx} w[o, i, ky, kx] · xpad[i, y + ky, x + kx]` (correlation, zero
-/// padding `pad` on every side) for one image: Winograd F(6x6, 3x3)
+/// padding `pad` on every side, `scales` folded in) for one image: Winograd F(6x6, 3x3)
 /// ([`crate::kernels::winograd`]) for 3x3 kernels with enough channels to amortise its
 /// transforms, else [`conv2d_direct`].
-pub fn conv2d(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, k: usize, pad: usize) -> (Vec<f32>, usize, usize) {
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, k: usize, pad: usize, scales: ChannelScales) -> (Vec<f32>, usize, usize) {
     if k == 3 && in_ch >= 16 && out_ch >= 16 {
-        return crate::kernels::winograd::conv3x3(x, in_ch, h, w, weight, out_ch, pad);
+        return crate::kernels::winograd::conv3x3(x, in_ch, h, w, weight, out_ch, pad, scales);
     }
-    conv2d_direct(x, in_ch, h, w, weight, out_ch, k, pad)
+    conv2d_direct(x, in_ch, h, w, weight, out_ch, k, pad, scales)
 }
 
 /// [`conv2d`] as `k²` GEMMs over shifted views of the padded input: no im2col buffer. Output
 /// rows are computed on the padded width and cropped. Output columns are split across threads.
-pub fn conv2d_direct(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, k: usize, pad: usize) -> (Vec<f32>, usize, usize) {
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_direct(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, k: usize, pad: usize, scales: ChannelScales) -> (Vec<f32>, usize, usize) {
     let (hp, wp) = (h + 2 * pad, w + 2 * pad);
     let (ho, wo) = ((hp + 1).saturating_sub(k), (wp + 1).saturating_sub(k));
     if ho == 0 || wo == 0 || out_ch == 0 {
@@ -368,10 +392,13 @@ pub fn conv2d_direct(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32]
     // Padded input, plus k slack elements so the last channel's shifted views stay in bounds.
     let mut xp = vec![0f32; in_ch * hp * wp + k];
     for c in 0..in_ch {
+        let scale = scales.input(c);
         for r in 0..h {
             let src = &x[(c * h + r) * w..(c * h + r + 1) * w];
             let dst = (c * hp + r + pad) * wp + pad;
-            xp[dst..dst + w].copy_from_slice(src);
+            for (d, v) in xp[dst..dst + w].iter_mut().zip(src) {
+                *d = v * scale;
+            }
         }
     }
     let n = ho * wp;
@@ -425,6 +452,12 @@ pub fn conv2d_direct(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32]
             });
         }
     });
+    if !scales.output.is_empty() {
+        for (o, plane) in wide.chunks_mut(n).enumerate() {
+            let scale = scales.output(o);
+            plane.iter_mut().for_each(|v| *v *= scale);
+        }
+    }
     if wo == wp {
         return (wide, ho, wo);
     }

@@ -156,12 +156,37 @@ pub fn conv2d_cpu(x: Tensor<4>, w: Tensor<4>, pad: usize, groups: usize) -> Tens
         for g in 0..groups {
             let xg = &xs[(s * in_ch + g * in_g) * h * wd..(s * in_ch + (g + 1) * in_g) * h * wd];
             let wg = &ws[g * out_g * in_g * k * k..(g + 1) * out_g * in_g * k * k];
-            parts.push(cpu::conv2d(xg, in_g, h, wd, wg, out_g, k, pad));
+            parts.push(cpu::conv2d(xg, in_g, h, wd, wg, out_g, k, pad, cpu::ChannelScales::default()));
         }
     }
+    join_planes(parts, [n, out_ch], &device)
+}
+
+/// StyleGAN's modulated convolution through the CPU kernels: every sample `s` of `x`
+/// (`[n, in, h, w]`) correlated with the one stored `weight` (`[out, in, k, k]`, host values) with
+/// zero padding `pad`, its input channels scaled by `in_scale[s·in..]` and its output channels by
+/// `out_scale[s·out..]` ([`cpu::ChannelScales`]): the convolution with the modulated and
+/// demodulated weights, without building them.
+pub fn modulated_conv2d_cpu(x: Tensor<4>, weight: &[f32], out_ch: usize, k: usize, pad: usize, in_scale: &[f32], out_scale: &[f32]) -> Tensor<4> {
+    let device = x.device();
+    let [n, in_ch, h, w] = x.dims();
+    let xd = x.into_data();
+    let xs = host_f32(&xd);
+    let parts = (0..n)
+        .map(|s| {
+            let scales = cpu::ChannelScales { input: &in_scale[s * in_ch..(s + 1) * in_ch], output: &out_scale[s * out_ch..(s + 1) * out_ch] };
+            cpu::conv2d(&xs[s * in_ch * h * w..(s + 1) * in_ch * h * w], in_ch, h, w, weight, out_ch, k, pad, scales)
+        })
+        .collect();
+    join_planes(parts, [n, out_ch], &device)
+}
+
+/// One tensor `[lead[0], lead[1], oh, ow]` from the kernels' outputs (in order, each `(values,
+/// oh, ow)` of the same size).
+fn join_planes(mut parts: Vec<(Vec<f32>, usize, usize)>, lead: [usize; 2], device: &Device) -> Tensor<4> {
     let (oh, ow) = parts.first().map_or((0, 0), |p| (p.1, p.2));
     let out = if parts.len() == 1 { parts.pop().map(|p| p.0).unwrap_or_default() } else { parts.into_iter().flat_map(|p| p.0).collect() };
-    Tensor::from_data(TensorData::new(out, [n, out_ch, oh, ow]), &device)
+    Tensor::from_data(TensorData::new(out, [lead[0], lead[1], oh, ow]), device)
 }
 
 /// `data`'s values as f32: borrowed when they are stored as f32 (always, for our tensors),

@@ -22,18 +22,20 @@
 //! tests run through this path, and an untrained 256² SG3-T differs from the reference path by
 //! 2e-6.
 
-use crate::kernels::cpu::{grow, par_planes};
+use crate::kernels::cpu::{grow, par_planes, ChannelScales};
 
 /// `out[o, y, x] = Σ_{i, ky, kx} w[o, i, ky, kx] · xpad[i, y + ky, x + kx]` for a 3x3 kernel with
-/// zero padding `pad` on every side; returns `(out, ho, wo)`.
-pub fn conv3x3(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, pad: usize) -> (Vec<f32>, usize, usize) {
+/// zero padding `pad` on every side and `scales` folded in (the input's when it is padded, the
+/// output's when tiles are transformed back); returns `(out, ho, wo)`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv3x3(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, pad: usize, scales: ChannelScales) -> (Vec<f32>, usize, usize) {
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
-    conv3x3_threads(x, in_ch, h, w, weight, out_ch, pad, threads)
+    conv3x3_threads(x, in_ch, h, w, weight, out_ch, pad, scales, threads)
 }
 
 /// [`conv3x3`] on `threads` threads (the tests cover both ways of splitting the GEMMs).
 #[allow(clippy::too_many_arguments)]
-pub fn conv3x3_threads(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, pad: usize, threads: usize) -> (Vec<f32>, usize, usize) {
+pub fn conv3x3_threads(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, pad: usize, scales: ChannelScales, threads: usize) -> (Vec<f32>, usize, usize) {
     let threads = threads.max(1);
     let (ho, wo) = ((h + 2 * pad).saturating_sub(2), (w + 2 * pad).saturating_sub(2));
     if ho == 0 || wo == 0 || out_ch == 0 || in_ch == 0 {
@@ -47,14 +49,14 @@ pub fn conv3x3_threads(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f3
         // Padded input covering every tile (8x8 windows at stride 6), threads over channels.
         grow(xp, in_ch * hp * wp);
         let xp = &mut xp[..in_ch * hp * wp];
-        par_planes(xp, hp * wp, threads, || (), |_, c, plane| pad_plane(&x[c * h * w..(c + 1) * h * w], w, pad, wp, plane));
-        conv3x3_with(xp, (hp, wp), in_ch, (ho, wo), (ty, tx), weight, out_ch, threads, u, v, m)
+        par_planes(xp, hp * wp, threads, || (), |_, c, plane| pad_plane(&x[c * h * w..(c + 1) * h * w], w, pad, wp, scales.input(c), plane));
+        conv3x3_with(xp, (hp, wp), in_ch, (ho, wo), (ty, tx), weight, out_ch, scales, threads, u, v, m)
     })
 }
 
-/// Writes every element of `plane` (`wp` wide): the `h x w` image `src` at offset `(pad, pad)`,
-/// zeros around it.
-fn pad_plane(src: &[f32], w: usize, pad: usize, wp: usize, plane: &mut [f32]) {
+/// Writes every element of `plane` (`wp` wide): the `h x w` image `src` times `scale` at offset
+/// `(pad, pad)`, zeros around it.
+fn pad_plane(src: &[f32], w: usize, pad: usize, wp: usize, scale: f32, plane: &mut [f32]) {
     let h = src.len() / w.max(1);
     for (r, row) in plane.chunks_mut(wp).enumerate() {
         if r < pad || r >= pad + h {
@@ -62,7 +64,9 @@ fn pad_plane(src: &[f32], w: usize, pad: usize, wp: usize, plane: &mut [f32]) {
             continue;
         }
         row[..pad].fill(0.0);
-        row[pad..pad + w].copy_from_slice(&src[(r - pad) * w..(r - pad + 1) * w]);
+        for (d, v) in row[pad..pad + w].iter_mut().zip(&src[(r - pad) * w..(r - pad + 1) * w]) {
+            *d = v * scale;
+        }
         row[pad + w..].fill(0.0);
     }
 }
@@ -90,6 +94,7 @@ fn conv3x3_with(
     (ty, tx): (usize, usize),
     weight: &[f32],
     out_ch: usize,
+    scales: ChannelScales,
     threads: usize,
     u: &mut Vec<f32>,
     v: &mut Vec<f32>,
@@ -169,7 +174,7 @@ fn conv3x3_with(
 
         // 3. Inverse transform into the band's output rows, threads over output channels.
         let m = &*m;
-        par_planes(&mut out, ho * wo, threads, || (), |_, o, plane| output_transform(&m[o * E * tiles..(o + 1) * E * tiles], band0, rows, tx, ho, wo, plane));
+        par_planes(&mut out, ho * wo, threads, || (), |_, o, plane| output_transform(&m[o * E * tiles..(o + 1) * E * tiles], band0, rows, tx, ho, wo, scales.output(o), plane));
     }
     (out, ho, wo)
 }
@@ -255,9 +260,10 @@ multiversion! {
 }
 
 multiversion! {
-    /// `Aᵀ m A` of one output channel's band, `src[E][tiles]`, into the `TILE`x`TILE` tiles of
-    /// its `[ho, wo]` output plane (cropped at the right and bottom edges).
-    fn output_transform(src: &[f32], band0: usize, rows: usize, tx: usize, ho: usize, wo: usize, plane: &mut [f32]) {
+    /// `Aᵀ m A` of one output channel's band, `src[E][tiles]`, times `scale`, into the
+    /// `TILE`x`TILE` tiles of its `[ho, wo]` output plane (cropped at the right and bottom edges).
+    #[allow(clippy::too_many_arguments)]
+    fn output_transform(src: &[f32], band0: usize, rows: usize, tx: usize, ho: usize, wo: usize, scale: f32, plane: &mut [f32]) {
         let tiles = rows * tx;
         let mut t = [[[0f32; LANES]; WIN]; WIN];
         for TileGroup { r0, b0, lanes, tile0 } in tile_groups(band0, rows, tx) {
@@ -273,7 +279,7 @@ multiversion! {
                     if let Ok(seg) = <&mut [f32; TILE * LANES]>::try_from(&mut row[c0..c0 + TILE * LANES]) {
                         for j in 0..LANES {
                             for k in 0..TILE {
-                                seg[TILE * j + k] = yi[k][j];
+                                seg[TILE * j + k] = yi[k][j] * scale;
                             }
                         }
                         continue;
@@ -282,7 +288,7 @@ multiversion! {
                 for j in 0..lanes {
                     let c0 = TILE * (b0 + j);
                     for (k, yk) in yi.iter().enumerate().take(wo - c0) {
-                        row[c0 + k] = yk[j];
+                        row[c0 + k] = yk[j] * scale;
                     }
                 }
             }

@@ -12,7 +12,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::error::LoadError;
 use crate::kernels::cpu::{FilteredLrelu, Taps};
 use crate::kernels::reference::{filtered_lrelu, Fir};
-use crate::kernels::{conv2d_cpu, host_f32, use_fast_cpu, KernelChoice};
+use crate::kernels::{host_f32, modulated_conv2d_cpu as modulated_conv2d_kernel, use_fast_cpu, KernelChoice};
 use crate::model::config::{Sg3Config, Sg3InputSpec, Sg3LayerSpec};
 use crate::model::filters::design_lowpass_filter;
 use crate::model::layers::{rec2, rec4, FullyConnectedLayer, NamedParams, ParamRef, Trace};
@@ -337,6 +337,9 @@ pub fn modulated_conv2d(
 ) -> Tensor<4> {
     let [n, in_ch, h, w_] = x.dims();
     let [out_ch, _, kh, kw] = weight.dims();
+    if fast_cpu && kh == kw {
+        return modulated_conv2d_cpu(x, weight, styles, padding, demodulate, input_gain);
+    }
     let (weight, styles) = if demodulate {
         let wn = weight.clone().square().mean_dim(1).mean_dim(2).mean_dim(3).sqrt().recip();
         let sn = styles.clone().square().mean().sqrt().recip();
@@ -356,11 +359,6 @@ pub fn modulated_conv2d(
         None => wm,
     };
     let (oh, ow) = (h + 2 * padding + 1 - kh, w_ + 2 * padding + 1 - kw);
-    if fast_cpu && kh == kw {
-        // One group per sample, as the grouped convolution below.
-        let y = conv2d_cpu(x.reshape([1, n * in_ch, h, w_]), wm.reshape([n * out_ch, in_ch, kh, kw]), padding, n);
-        return y.reshape([n, out_ch, oh, ow]);
-    }
     if n * out_ch * oh * ow <= MAX_BUFFER_ELEMS {
         let x = x.reshape([1, n * in_ch, h, w_]);
         let wm: Tensor<4> = wm.reshape([n * out_ch, in_ch, kh, kw]);
@@ -384,6 +382,35 @@ pub fn modulated_conv2d(
         })
         .collect();
     Tensor::cat(samples, 0)
+}
+
+/// [`modulated_conv2d`] through the CPU kernels: the same factors (weight and style
+/// normalisation, modulation, demodulation, input gain) applied to the activations as per-channel
+/// scales, `y[o] = out[o] · Σ_i w[o, i] ⋆ (in[i] · x[i])` with `in = s'` and
+/// `out = g · wn[o] · d[o]`, where `d[o] = rsqrt(wn[o]² Σ_i s'[i]² Σ_k w[o, i, k]² + 1e-8)` is the
+/// official demodulation of the weights `w · wn · s'`.
+fn modulated_conv2d_cpu(x: Tensor<4>, weight: Tensor<4>, styles: Tensor<2>, padding: usize, demodulate: bool, input_gain: Option<Tensor<1>>) -> Tensor<4> {
+    let [n, in_ch, _, _] = x.dims();
+    let [out_ch, _, k, _] = weight.dims();
+    let (wdata, sdata) = (weight.into_data(), styles.into_data());
+    let (w, s) = (host_f32(&wdata), host_f32(&sdata));
+    let gain = input_gain.map_or(1.0, |g| host_f32(&g.into_data()).first().copied().unwrap_or(1.0));
+    let mut in_scale = s.to_vec();
+    let mut out_scale = vec![gain; n * out_ch];
+    if demodulate {
+        // Σ_k w[o, i, k]², then wn[o] = rsqrt(mean_{i,k} w[o]²) and s' = s · rsqrt(mean s²).
+        let sq: Vec<f32> = w.chunks(k * k).map(|t| t.iter().map(|v| v * v).sum()).collect();
+        let wn: Vec<f32> = sq.chunks(in_ch).map(|row| (row.iter().sum::<f32>() / (in_ch * k * k) as f32).sqrt().recip()).collect();
+        let sn = (s.iter().map(|v| v * v).sum::<f32>() / s.len().max(1) as f32).sqrt().recip();
+        in_scale.iter_mut().for_each(|v| *v *= sn);
+        for (st, outs) in in_scale.chunks(in_ch).zip(out_scale.chunks_mut(out_ch)) {
+            for ((o, row), out) in sq.chunks(in_ch).enumerate().zip(outs) {
+                let energy: f32 = row.iter().zip(st).map(|(q, v)| q * v * v).sum();
+                *out *= wn[o] * (wn[o] * wn[o] * energy + 1e-8).sqrt().recip();
+            }
+        }
+    }
+    modulated_conv2d_kernel(x, &w, out_ch, k, padding, &in_scale, &out_scale)
 }
 
 /// SynthesisNetwork: input, layers L0 … L{num_layers}, output scale.
