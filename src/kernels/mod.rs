@@ -14,6 +14,8 @@ pub mod winograd;
 
 use burn::tensor::module::{conv2d, conv_transpose2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::backend::flex::FlexTensor;
+use burn::backend::Flex;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::kernels::cpu::Taps;
@@ -127,9 +129,8 @@ fn upfirdn2d_cpu(x: &Tensor<4>, f: Option<&Taps>, up: usize, down: usize, paddin
         (1, _, f) => cpu::FilteredLrelu { up: 1, down, padding, gain: gain as f32, slope: 1.0, clamp: None, fu: None, fd: f.cloned() },
         _ => return None,
     };
-    let data = x.to_data();
     let (oh, ow) = op.output_size(h, w);
-    let y = op.run(&host_f32(&data), n * c, h, w, &[]);
+    let y = op.run(HostValues::new(x.clone()).values(), n * c, h, w, &[]);
     Some(Tensor::from_data(TensorData::new(y, [n, c, oh, ow]), &x.device()))
 }
 
@@ -149,8 +150,8 @@ pub fn conv2d_cpu(x: Tensor<4>, w: Tensor<4>, pad: usize, groups: usize) -> Tens
     let [n, in_ch, h, wd] = x.dims();
     let [out_ch, in_g, k, _] = w.dims();
     let out_g = out_ch / groups;
-    let (xd, wdata) = (x.into_data(), w.into_data());
-    let (xs, ws) = (host_f32(&xd), host_f32(&wdata));
+    let (xs, ws) = (HostValues::new(x), HostValues::new(w));
+    let (xs, ws) = (xs.values(), ws.values());
     let mut parts = Vec::with_capacity(n * groups);
     for s in 0..n {
         for g in 0..groups {
@@ -170,8 +171,8 @@ pub fn conv2d_cpu(x: Tensor<4>, w: Tensor<4>, pad: usize, groups: usize) -> Tens
 pub fn modulated_conv2d_cpu(x: Tensor<4>, weight: &[f32], out_ch: usize, k: usize, pad: usize, in_scale: &[f32], out_scale: &[f32]) -> Tensor<4> {
     let device = x.device();
     let [n, in_ch, h, w] = x.dims();
-    let xd = x.into_data();
-    let xs = host_f32(&xd);
+    let xs = HostValues::new(x);
+    let xs = xs.values();
     let parts = (0..n)
         .map(|s| {
             let scales = cpu::ChannelScales { input: &in_scale[s * in_ch..(s + 1) * in_ch], output: &out_scale[s * out_ch..(s + 1) * out_ch] };
@@ -189,12 +190,36 @@ fn join_planes(mut parts: Vec<(Vec<f32>, usize, usize)>, lead: [usize; 2], devic
     Tensor::from_data(TensorData::new(out, [lead[0], lead[1], oh, ow]), device)
 }
 
-/// `data`'s values as f32: borrowed when they are stored as f32 (always, for our tensors),
-/// converted otherwise.
-pub(crate) fn host_f32(data: &TensorData) -> std::borrow::Cow<'_, [f32]> {
-    match data.as_slice::<f32>() {
-        Ok(v) => std::borrow::Cow::Borrowed(v),
-        Err(_) => std::borrow::Cow::Owned(data.iter::<f32>().collect()),
+/// A float tensor's values on the host, for the CPU kernels: a view of the flex backend's own
+/// buffer when the tensor lives there contiguously (no copy, even when the buffer is shared, as
+/// a module's weights are), else the values read out.
+pub(crate) enum HostValues {
+    Flex(FlexTensor),
+    Read(Vec<f32>),
+}
+
+impl HostValues {
+    pub(crate) fn new<const D: usize>(t: Tensor<D>) -> Self {
+        if !t.device().is_autodiff() && t.device() == Device::flex() {
+            if let Ok(flex) = t.clone().try_into_primitive::<Flex>() {
+                if flex.as_slice::<f32>().is_some() {
+                    return Self::Flex(flex);
+                }
+            }
+        }
+        let data = t.into_data();
+        match data.as_slice::<f32>() {
+            // The dtype is f32 (checked), so the conversion takes the buffer as it is.
+            Ok(_) => Self::Read(data.try_into_vec::<f32>().unwrap_or_default()),
+            Err(_) => Self::Read(data.iter::<f32>().collect()),
+        }
+    }
+
+    pub(crate) fn values(&self) -> &[f32] {
+        match self {
+            Self::Flex(t) => t.as_slice::<f32>().unwrap_or_default(),
+            Self::Read(v) => v,
+        }
     }
 }
 

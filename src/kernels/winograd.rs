@@ -101,7 +101,9 @@ fn conv3x3_with(
     m: &mut Vec<f32>,
 ) -> (Vec<f32>, usize, usize) {
     // Filter transform, once: U[out][64][in], threads over output channels.
-    u.resize(E * out_ch * in_ch, 0.0);
+    // (The buffers are only grown: shrinking and re-growing them would zero them again.)
+    grow(u, E * out_ch * in_ch);
+    let u = &mut u[..E * out_ch * in_ch];
     par_planes(u, E * in_ch, threads, || (), |_, o, dst| filter_transform(&weight[o * in_ch * 9..(o + 1) * in_ch * 9], in_ch, dst));
 
     // Bands of tile rows, so the transformed tiles (V, M) stay bounded whatever the image size,
@@ -109,8 +111,8 @@ fn conv3x3_with(
     let per_tile = E * 4 * in_ch.max(out_ch);
     let band_tiles = (BAND_BYTES / per_tile).max(MIN_BAND_TILES);
     let band_rows = (band_tiles / tx).clamp(1, ty);
-    v.resize(E * in_ch * band_rows * tx, 0.0);
-    m.resize(E * out_ch * band_rows * tx, 0.0);
+    grow(v, E * in_ch * band_rows * tx);
+    grow(m, E * out_ch * band_rows * tx);
     let mut out = vec![0f32; out_ch * ho * wo];
     for band0 in (0..ty).step_by(band_rows) {
         let rows = band_rows.min(ty - band0);

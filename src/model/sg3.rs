@@ -10,9 +10,9 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::error::LoadError;
-use crate::kernels::cpu::{FilteredLrelu, Taps};
+use crate::kernels::cpu::{par_planes, FilteredLrelu, Taps};
 use crate::kernels::reference::{filtered_lrelu, Fir};
-use crate::kernels::{host_f32, modulated_conv2d_cpu as modulated_conv2d_kernel, use_fast_cpu, KernelChoice};
+use crate::kernels::{modulated_conv2d_cpu as modulated_conv2d_kernel, use_fast_cpu, HostValues, KernelChoice};
 use crate::model::config::{Sg3Config, Sg3InputSpec, Sg3LayerSpec};
 use crate::model::filters::design_lowpass_filter;
 use crate::model::layers::{rec2, rec4, FullyConnectedLayer, NamedParams, ParamRef, Trace};
@@ -317,9 +317,9 @@ impl SynthesisLayer {
             fu: self.host_filters.0.clone(),
             fd: self.down_taps(),
         };
-        let (data, bias) = (x.into_data(), self.bias.val().into_data());
+        let (data, bias) = (HostValues::new(x), HostValues::new(self.bias.val()));
         let (oh, ow) = op.output_size(h, w);
-        let out = op.run(&host_f32(&data), n * c, h, w, &host_f32(&bias));
+        let out = op.run(data.values(), n * c, h, w, bias.values());
         Tensor::from_data(TensorData::new(out, [n, c, oh, ow]), &device)
     }
 }
@@ -392,14 +392,20 @@ pub fn modulated_conv2d(
 fn modulated_conv2d_cpu(x: Tensor<4>, weight: Tensor<4>, styles: Tensor<2>, padding: usize, demodulate: bool, input_gain: Option<Tensor<1>>) -> Tensor<4> {
     let [n, in_ch, _, _] = x.dims();
     let [out_ch, _, k, _] = weight.dims();
-    let (wdata, sdata) = (weight.into_data(), styles.into_data());
-    let (w, s) = (host_f32(&wdata), host_f32(&sdata));
-    let gain = input_gain.map_or(1.0, |g| host_f32(&g.into_data()).first().copied().unwrap_or(1.0));
+    let (wdata, sdata) = (HostValues::new(weight), HostValues::new(styles));
+    let (w, s) = (wdata.values(), sdata.values());
+    let gain = input_gain.map_or(1.0, |g| HostValues::new(g).values().first().copied().unwrap_or(1.0));
     let mut in_scale = s.to_vec();
     let mut out_scale = vec![gain; n * out_ch];
     if demodulate {
         // Σ_k w[o, i, k]², then wn[o] = rsqrt(mean_{i,k} w[o]²) and s' = s · rsqrt(mean s²).
-        let sq: Vec<f32> = w.chunks(k * k).map(|t| t.iter().map(|v| v * v).sum()).collect();
+        let mut sq = vec![0f32; out_ch * in_ch];
+        let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+        par_planes(&mut sq, in_ch, threads, || (), |_, o, row| {
+            for (q, taps) in row.iter_mut().zip(w[o * in_ch * k * k..].chunks(k * k)) {
+                *q = taps.iter().map(|v| v * v).sum();
+            }
+        });
         let wn: Vec<f32> = sq.chunks(in_ch).map(|row| (row.iter().sum::<f32>() / (in_ch * k * k) as f32).sqrt().recip()).collect();
         let sn = (s.iter().map(|v| v * v).sum::<f32>() / s.len().max(1) as f32).sqrt().recip();
         in_scale.iter_mut().for_each(|v| *v *= sn);
@@ -410,7 +416,7 @@ fn modulated_conv2d_cpu(x: Tensor<4>, weight: Tensor<4>, styles: Tensor<2>, padd
             }
         }
     }
-    modulated_conv2d_kernel(x, &w, out_ch, k, padding, &in_scale, &out_scale)
+    modulated_conv2d_kernel(x, w, out_ch, k, padding, &in_scale, &out_scale)
 }
 
 /// SynthesisNetwork: input, layers L0 … L{num_layers}, output scale.
