@@ -22,6 +22,8 @@
 //! tests run through this path, and an untrained 256² SG3-T differs from the reference path by
 //! 2e-6.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use crate::kernels::cpu::{grow, par_planes, ChannelScales};
 
 /// `out[o, y, x] = Σ_{i, ky, kx} w[o, i, ky, kx] · xpad[i, y + ky, x + kx]` for a 3x3 kernel with
@@ -123,55 +125,63 @@ fn conv3x3_with(
         par_planes(v, E * tiles, threads, || (), |_, c, dst| input_transform(&xp[c * hp * wp..(c + 1) * hp * wp], wp, band0, rows, tx, dst));
 
         // 2. 64 GEMMs M[·][e] = U[·][e] · V[·][e] ([out, in] x [in, tiles], rows 64 slots
-        // apart). Threads take whole GEMMs when they divide the 64 evenly (each GEMM then has all
-        // the band's tiles as columns), else split every GEMM's columns, as `conv2d_direct` does.
-        let split_e = E % threads == 0;
+        // apart), as jobs the workers take as they come free (as `par_planes` hands out planes):
+        // whole GEMMs when the thread count divides the 64 evenly (each GEMM then has all the
+        // band's tiles as columns), else every GEMM's columns in `threads` parts, as
+        // `conv2d_direct` splits them.
+        let parts = if E % threads == 0 { 1 } else { threads };
+        let per = tiles.div_ceil(parts);
+        let next = AtomicUsize::new(0);
         let mp = SharedMut(m.as_mut_ptr());
-        std::thread::scope(|s| {
-            let per = if split_e { tiles } else { tiles.div_ceil(threads) };
-            for t in 0..threads {
-                let (u, v) = (&*u, &*v);
-                let (t0, first_e, e_step) = if split_e { (0, t, threads) } else { (t * per, 0, 1) };
+        let (u, v) = (&*u, &*v);
+        let worker = || {
+            let mp = mp;
+            let row = (E * tiles) as isize;
+            loop {
+                let job = next.fetch_add(1, Ordering::Relaxed);
+                if job >= E * parts {
+                    break;
+                }
+                let (e, t0) = (job / parts, job % parts * per);
                 let cols = per.min(tiles.saturating_sub(t0));
                 if cols == 0 {
                     continue;
                 }
-                s.spawn(move || {
-                    let mp = mp;
-                    let row = (E * tiles) as isize;
-                    for e in (first_e..E).step_by(e_step) {
-                        // SAFETY: dst is columns t0..t0+cols of the [out_ch, tiles] matrix at
-                        // M[0][e] (row stride E·tiles), written by this thread only (threads
-                        // own either distinct `e` or distinct columns); lhs is the [out_ch, in_ch]
-                        // matrix at U[0][e] (row stride E·in_ch); rhs is columns t0..t0+cols of
-                        // the [in_ch, tiles] matrix at V[0][e] (row stride E·tiles); every
-                        // element addressed lies inside its buffer.
-                        unsafe {
-                            gemm::gemm(
-                                out_ch,
-                                cols,
-                                in_ch,
-                                mp.0.add(e * tiles + t0),
-                                1,
-                                row,
-                                false,
-                                u.as_ptr().add(e * in_ch),
-                                1,
-                                (E * in_ch) as isize,
-                                v.as_ptr().add(e * tiles + t0),
-                                1,
-                                row,
-                                1.0,
-                                1.0,
-                                false,
-                                false,
-                                false,
-                                gemm::Parallelism::None,
-                            );
-                        }
-                    }
-                });
+                // SAFETY: dst is columns t0..t0+cols of the [out_ch, tiles] matrix at M[0][e]
+                // (row stride E·tiles), written by this job only (jobs are distinct `(e, part)`
+                // pairs, each taken once); lhs is the [out_ch, in_ch] matrix at U[0][e] (row
+                // stride E·in_ch); rhs is columns t0..t0+cols of the [in_ch, tiles] matrix at
+                // V[0][e] (row stride E·tiles); every element addressed lies inside its buffer.
+                unsafe {
+                    gemm::gemm(
+                        out_ch,
+                        cols,
+                        in_ch,
+                        mp.0.add(e * tiles + t0),
+                        1,
+                        row,
+                        false,
+                        u.as_ptr().add(e * in_ch),
+                        1,
+                        (E * in_ch) as isize,
+                        v.as_ptr().add(e * tiles + t0),
+                        1,
+                        row,
+                        1.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
             }
+        };
+        std::thread::scope(|s| {
+            for _ in 1..threads {
+                s.spawn(worker);
+            }
+            worker();
         });
 
         // 3. Inverse transform into the band's output rows, threads over output channels.
@@ -186,11 +196,11 @@ const BAND_BYTES: usize = 32 << 20;
 /// Fewest tiles per band (GEMM columns), whatever the channel count.
 const MIN_BAND_TILES: usize = 512;
 
-/// A raw pointer handed to the GEMM threads, which write disjoint columns of the same rows.
+/// A raw pointer handed to the GEMM workers, which write disjoint blocks of the same rows.
 #[derive(Clone, Copy)]
 struct SharedMut(*mut f32);
-// SAFETY: used only inside `conv3x3_with`'s scoped GEMM threads, each writing columns no other
-// thread writes.
+// SAFETY: used only inside `conv3x3_with`'s scoped GEMM workers, each writing blocks no other
+// worker writes.
 unsafe impl Send for SharedMut {}
 unsafe impl Sync for SharedMut {}
 
