@@ -355,6 +355,26 @@ fn upsample_cols(src: &[f32], h: usize, w: usize, up: usize, p0: i64, f: &[f32],
     }
 }
 
+/// `dst = lhs · rhs` (`[m, k] x [k, n]`; `dst +=` when `accumulate`) on the calling thread
+/// through the gemm crate, every matrix given by its first element and `(row, column)` strides in
+/// elements.
+///
+/// # Safety
+/// Every element the three views address lies inside a live buffer, and no other thread reads or
+/// writes `dst`'s elements meanwhile.
+pub(crate) unsafe fn gemm_strided(
+    (m, n, k): (usize, usize, usize),
+    dst: *mut f32,
+    (dst_rs, dst_cs): (isize, isize),
+    accumulate: bool,
+    (lhs, lhs_rs, lhs_cs): (*const f32, isize, isize),
+    (rhs, rhs_rs, rhs_cs): (*const f32, isize, isize),
+) {
+    // SAFETY: the caller's guarantees are gemm's; alpha (the old dst's factor) is only read when
+    // `accumulate`, beta = 1 scales the product, no conjugation, one thread.
+    unsafe { gemm::gemm(m, n, k, dst, dst_cs, dst_rs, accumulate, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs, 1.0, 1.0, false, false, false, gemm::Parallelism::None) }
+}
+
 /// Per-channel factors folded into a convolution's input and output:
 /// `out[o] = output[o] · Σ_i w[o, i] ⋆ (input[i] · x[i])`, which is the convolution with the
 /// weights `output[o] · input[i] · w[o, i]`. StyleGAN's modulation and demodulation are such
@@ -435,26 +455,13 @@ pub fn conv2d_direct(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32]
                     // (in_ch-1)*hp*wp + ky*wp + kx + n - 1 < xp.len();
                     // dst columns c0..c0+cols of `wide` are written by this thread only.
                     unsafe {
-                        gemm::gemm(
-                            out_ch,
-                            cols,
-                            in_ch,
+                        gemm_strided(
+                            (out_ch, cols, in_ch),
                             (dst_addr as *mut f32).add(c0),
-                            1,
-                            n as isize,
+                            (n as isize, 1),
                             tap > 0,
-                            weight.as_ptr().add(tap),
-                            kk as isize,
-                            (in_ch * kk) as isize,
-                            xp.as_ptr().add(ky * wp + kx + c0),
-                            1,
-                            (hp * wp) as isize,
-                            1.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
-                            gemm::Parallelism::None,
+                            (weight.as_ptr().add(tap), (in_ch * kk) as isize, kk as isize),
+                            (xp.as_ptr().add(ky * wp + kx + c0), (hp * wp) as isize, 1),
                         );
                     }
                 }

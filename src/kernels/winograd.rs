@@ -24,7 +24,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::kernels::cpu::{grow, par_planes, ChannelScales};
+use crate::kernels::cpu::{gemm_strided, grow, par_planes, ChannelScales};
 
 /// `out[o, y, x] = Σ_{i, ky, kx} w[o, i, ky, kx] · xpad[i, y + ky, x + kx]` for a 3x3 kernel with
 /// zero padding `pad` on every side and `scales` folded in (the input's when it is padded, the
@@ -153,26 +153,13 @@ fn conv3x3_with(
                 // stride E·in_ch); rhs is columns t0..t0+cols of the [in_ch, tiles] matrix at
                 // V[0][e] (row stride E·tiles); every element addressed lies inside its buffer.
                 unsafe {
-                    gemm::gemm(
-                        out_ch,
-                        cols,
-                        in_ch,
+                    gemm_strided(
+                        (out_ch, cols, in_ch),
                         mp.0.add(e * tiles + t0),
-                        1,
-                        row,
+                        (row, 1),
                         false,
-                        u.as_ptr().add(e * in_ch),
-                        1,
-                        (E * in_ch) as isize,
-                        v.as_ptr().add(e * tiles + t0),
-                        1,
-                        row,
-                        1.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
+                        (u.as_ptr().add(e * in_ch), (E * in_ch) as isize, 1),
+                        (v.as_ptr().add(e * tiles + t0), row, 1),
                     );
                 }
             }
