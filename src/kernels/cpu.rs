@@ -9,6 +9,8 @@
 //! where the CPU has it (`kernels::simd`). Numbers are the reference's up to float rounding; the
 //! parity tests hold them to 1e-5. The module also holds the CPU convolution (`conv2d`).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 /// The FIR taps of one stage, already flipped (true convolution) and scaled.
 #[derive(Clone, Debug)]
 pub enum Taps {
@@ -355,6 +357,19 @@ fn upsample_cols(src: &[f32], h: usize, w: usize, up: usize, p0: i64, f: &[f32],
     }
 }
 
+thread_local! {
+    /// `conv2d_direct`'s padded input, kept between calls (only grown; every element used is
+    /// written first).
+    static DIRECT_SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The output pointer handed to `conv2d_direct`'s workers, which write disjoint column blocks.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: used only inside `conv2d_direct`'s scoped workers, each writing blocks no other writes.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
 /// `dst = lhs · rhs` (`[m, k] x [k, n]`; `dst +=` when `accumulate`) on the calling thread
 /// through the gemm crate, every matrix given by its first element and `(row, column)` strides in
 /// elements.
@@ -415,49 +430,51 @@ pub fn conv2d(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_c
 pub fn conv2d_direct(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, k: usize, pad: usize, scales: ChannelScales) -> (Vec<f32>, usize, usize) {
     let (hp, wp) = (h + 2 * pad, w + 2 * pad);
     let (ho, wo) = ((hp + 1).saturating_sub(k), (wp + 1).saturating_sub(k));
-    if ho == 0 || wo == 0 || out_ch == 0 {
-        return (Vec::new(), ho, wo);
+    if ho == 0 || wo == 0 || out_ch == 0 || in_ch == 0 {
+        return (vec![0.0; out_ch * ho * wo], ho, wo);
     }
-    // Padded input, plus k slack elements so the last channel's shifted views stay in bounds.
-    let mut xp = vec![0f32; in_ch * hp * wp + k];
-    for c in 0..in_ch {
-        let scale = scales.input(c);
-        for r in 0..h {
-            let src = &x[(c * h + r) * w..(c * h + r + 1) * w];
-            let dst = (c * hp + r + pad) * wp + pad;
-            for (d, v) in xp[dst..dst + w].iter_mut().zip(src) {
-                *d = v * scale;
-            }
-        }
-    }
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     let n = ho * wp;
-    let mut wide = vec![0f32; out_ch * n];
-    // Threads split the output columns (pixels), so each packs only its own part of the input.
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(n.div_ceil(64));
-    let cols_per = n.div_ceil(threads);
     let kk = k * k;
-    let dst_addr = wide.as_mut_ptr() as usize;
-    std::thread::scope(|s| {
-        for t in 0..threads {
-            let xp = &xp;
-            let c0 = t * cols_per;
-            let cols = cols_per.min(n.saturating_sub(c0));
-            if cols == 0 {
-                continue;
-            }
-            s.spawn(move || {
+    // The wide output `[out_ch, n]`: every element is written by the jobs below (the first tap
+    // of each overwrites, later taps accumulate), so it is not zero-filled first.
+    let mut wide: Vec<f32> = Vec::with_capacity(out_ch * n);
+    let dst = SendPtr(wide.as_mut_ptr());
+    DIRECT_SCRATCH.with(|cell| {
+        let mut xp = cell.borrow_mut();
+        // Padded input (scaled per channel) on the threads, plus k slack elements so the last
+        // channel's shifted views stay in bounds.
+        grow(&mut xp, in_ch * hp * wp + k);
+        xp[in_ch * hp * wp..].fill(0.0);
+        par_planes(&mut xp[..in_ch * hp * wp], hp * wp, threads, || (), |_, c, plane| {
+            crate::kernels::winograd::pad_plane(&x[c * h * w..(c + 1) * h * w], w, pad, wp, scales.input(c), plane)
+        });
+        // Jobs are blocks of output columns (pixels), each through every tap, then its output
+        // scales; workers take the next block as they come free.
+        let xp = &xp[..];
+        let block = n.div_ceil(4 * threads).max(256);
+        let next = AtomicUsize::new(0);
+        let worker = || {
+            let dst = dst;
+            loop {
+                let c0 = next.fetch_add(1, Ordering::Relaxed) * block;
+                if c0 >= n {
+                    break;
+                }
+                let cols = block.min(n - c0);
                 for tap in 0..kk {
                     let (ky, kx) = (tap / k, tap % k);
                     // SAFETY: every pointer/stride pair addresses memory inside its buffer:
                     // lhs is the [out, in] slice of the [out, in, k, k] weight at offset `tap`;
                     // rhs has `in_ch` rows, columns c0..c0+cols of the view starting at
                     // ky*wp+kx in `xp`, whose last read ends at
-                    // (in_ch-1)*hp*wp + ky*wp + kx + n - 1 < xp.len();
-                    // dst columns c0..c0+cols of `wide` are written by this thread only.
+                    // (in_ch-1)*hp*wp + ky*wp + kx + n - 1 < xp.len(); dst is columns
+                    // c0..c0+cols of the [out_ch, n] buffer `wide` (capacity out_ch·n), written
+                    // by this job only, and not read by the first tap.
                     unsafe {
                         gemm_strided(
                             (out_ch, cols, in_ch),
-                            (dst_addr as *mut f32).add(c0),
+                            dst.0.add(c0),
                             (n as isize, 1),
                             tap > 0,
                             (weight.as_ptr().add(tap), (in_ch * kk) as isize, kk as isize),
@@ -465,15 +482,27 @@ pub fn conv2d_direct(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32]
                         );
                     }
                 }
-            });
-        }
+                if !scales.output.is_empty() {
+                    for o in 0..out_ch {
+                        // SAFETY: columns c0..c0+cols of row o, initialised above by this job,
+                        // which no other job touches.
+                        let row = unsafe { std::slice::from_raw_parts_mut(dst.0.add(o * n + c0), cols) };
+                        let scale = scales.output(o);
+                        row.iter_mut().for_each(|v| *v *= scale);
+                    }
+                }
+            }
+        };
+        std::thread::scope(|s| {
+            for _ in 1..threads.min(n.div_ceil(block)) {
+                s.spawn(worker);
+            }
+            worker();
+        });
     });
-    if !scales.output.is_empty() {
-        for (o, plane) in wide.chunks_mut(n).enumerate() {
-            let scale = scales.output(o);
-            plane.iter_mut().for_each(|v| *v *= scale);
-        }
-    }
+    // SAFETY: the jobs covered every column 0..n of every row, so all out_ch·n elements are
+    // initialised (a panicking job would have propagated out of the scope before this point).
+    unsafe { wide.set_len(out_ch * n) };
     if wo == wp {
         return (wide, ho, wo);
     }

@@ -58,7 +58,7 @@ pub fn conv3x3_threads(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f3
 
 /// Writes every element of `plane` (`wp` wide): the `h x w` image `src` times `scale` at offset
 /// `(pad, pad)`, zeros around it.
-fn pad_plane(src: &[f32], w: usize, pad: usize, wp: usize, scale: f32, plane: &mut [f32]) {
+pub(crate) fn pad_plane(src: &[f32], w: usize, pad: usize, wp: usize, scale: f32, plane: &mut [f32]) {
     let h = src.len() / w.max(1);
     for (r, row) in plane.chunks_mut(wp).enumerate() {
         if r < pad || r >= pad + h {

@@ -397,7 +397,7 @@ fn modulated_conv2d_cpu(x: Tensor<4>, weight: Tensor<4>, styles: Tensor<2>, padd
     let gain = input_gain.map_or(1.0, |g| HostValues::new(g).values().first().copied().unwrap_or(1.0));
     let mut in_scale = s.to_vec();
     let mut out_scale = vec![gain; n * out_ch];
-    if demodulate {
+    if demodulate && in_ch > 0 {
         // Σ_k w[o, i, k]², then wn[o] = rsqrt(mean_{i,k} w[o]²) and s' = s · rsqrt(mean s²).
         let mut sq = vec![0f32; out_ch * in_ch];
         let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
