@@ -12,10 +12,10 @@ pub mod cpu;
 pub mod wgpu;
 pub mod winograd;
 
-use burn::tensor::module::{conv2d, conv_transpose2d};
-use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::backend::flex::FlexTensor;
 use burn::backend::Flex;
+use burn::tensor::module::{conv2d, conv_transpose2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::kernels::cpu::Taps;
@@ -168,7 +168,7 @@ pub fn conv2d_cpu(x: Tensor<4>, w: Tensor<4>, pad: usize, groups: usize) -> Tens
 /// zero padding `pad`, its input channels scaled by `in_scale[s·in..]` and its output channels by
 /// `out_scale[s·out..]` ([`cpu::ChannelScales`]): the convolution with the modulated and
 /// demodulated weights, without building them.
-pub fn modulated_conv2d_cpu(x: Tensor<4>, weight: &[f32], out_ch: usize, k: usize, pad: usize, in_scale: &[f32], out_scale: &[f32]) -> Tensor<4> {
+pub fn scaled_conv2d_cpu(x: Tensor<4>, weight: &[f32], out_ch: usize, k: usize, pad: usize, in_scale: &[f32], out_scale: &[f32]) -> Tensor<4> {
     let device = x.device();
     let [n, in_ch, h, w] = x.dims();
     let xs = HostValues::new(x);

@@ -12,7 +12,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::error::LoadError;
 use crate::kernels::cpu::{par_planes, FilteredLrelu, Taps};
 use crate::kernels::reference::{filtered_lrelu, Fir};
-use crate::kernels::{modulated_conv2d_cpu as modulated_conv2d_kernel, use_fast_cpu, HostValues, KernelChoice};
+use crate::kernels::{scaled_conv2d_cpu, use_fast_cpu, HostValues, KernelChoice};
 use crate::model::config::{Sg3Config, Sg3InputSpec, Sg3LayerSpec};
 use crate::model::filters::design_lowpass_filter;
 use crate::model::layers::{rec2, rec4, FullyConnectedLayer, NamedParams, ParamRef, Trace};
@@ -416,7 +416,7 @@ fn modulated_conv2d_cpu(x: Tensor<4>, weight: Tensor<4>, styles: Tensor<2>, padd
             }
         }
     }
-    modulated_conv2d_kernel(x, w, out_ch, k, padding, &in_scale, &out_scale)
+    scaled_conv2d_cpu(x, w, out_ch, k, padding, &in_scale, &out_scale)
 }
 
 /// SynthesisNetwork: input, layers L0 … L{num_layers}, output scale.
