@@ -226,6 +226,52 @@ pub(crate) fn par_planes<S>(buf: &mut [f32], plane: usize, threads: usize, init:
     });
 }
 
+/// Runs `job(j)` for every `j` in `0..jobs`, each once, on up to `threads` workers (the calling
+/// thread is one), handing the next index to whichever worker comes free, as [`par_planes`] hands
+/// out planes.
+pub(crate) fn par_jobs(jobs: usize, threads: usize, job: impl Fn(usize) + Sync) {
+    let next = AtomicUsize::new(0);
+    let worker = || loop {
+        let j = next.fetch_add(1, Ordering::Relaxed);
+        if j >= jobs {
+            break;
+        }
+        job(j);
+    };
+    std::thread::scope(|s| {
+        for _ in 1..threads.clamp(1, jobs.max(1)) {
+            s.spawn(worker);
+        }
+        worker();
+    });
+}
+
+/// A raw pointer handed to [`par_jobs`] workers that write disjoint blocks of one buffer (the
+/// GEMMs' outputs).
+#[derive(Clone, Copy)]
+pub(crate) struct SharedMut(pub(crate) *mut f32);
+// SAFETY: only used by jobs that each write elements no other job reads or writes, inside a
+// scope that ends before the buffer is used again.
+unsafe impl Send for SharedMut {}
+unsafe impl Sync for SharedMut {}
+
+/// Writes every element of `plane` (`wp` wide): the `h x w` image `src` times `scale` at offset
+/// `(pad, pad)`, zeros around it.
+pub(crate) fn pad_plane(src: &[f32], w: usize, pad: usize, wp: usize, scale: f32, plane: &mut [f32]) {
+    let h = src.len() / w.max(1);
+    for (r, row) in plane.chunks_mut(wp).enumerate() {
+        if r < pad || r >= pad + h {
+            row.fill(0.0);
+            continue;
+        }
+        row[..pad].fill(0.0);
+        for (d, v) in row[pad..pad + w].iter_mut().zip(&src[(r - pad) * w..(r - pad + 1) * w]) {
+            *d = v * scale;
+        }
+        row[pad + w..].fill(0.0);
+    }
+}
+
 /// Makes `v` at least `n` long; existing values are kept (callers overwrite what they use).
 pub(crate) fn grow(v: &mut Vec<f32>, n: usize) {
     if v.len() < n {
@@ -363,13 +409,6 @@ thread_local! {
     static DIRECT_SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// The output pointer handed to `conv2d_direct`'s workers, which write disjoint column blocks.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: used only inside `conv2d_direct`'s scoped workers, each writing blocks no other writes.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-
 /// `dst = lhs · rhs` (`[m, k] x [k, n]`; `dst +=` when `accumulate`) on the calling thread
 /// through the gemm crate, every matrix given by its first element and `(row, column)` strides in
 /// elements.
@@ -425,7 +464,8 @@ pub fn conv2d(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_c
 }
 
 /// [`conv2d`] as `k²` GEMMs over shifted views of the padded input: no im2col buffer. Output
-/// rows are computed on the padded width and cropped. Output columns are split across threads.
+/// rows are computed on the padded width and cropped. Blocks of output columns are jobs for the
+/// threads ([`par_jobs`]).
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_direct(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, k: usize, pad: usize, scales: ChannelScales) -> (Vec<f32>, usize, usize) {
     let (hp, wp) = (h + 2 * pad, w + 2 * pad);
@@ -439,65 +479,51 @@ pub fn conv2d_direct(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32]
     // The wide output `[out_ch, n]`: every element is written by the jobs below (the first tap
     // of each overwrites, later taps accumulate), so it is not zero-filled first.
     let mut wide: Vec<f32> = Vec::with_capacity(out_ch * n);
-    let dst = SendPtr(wide.as_mut_ptr());
+    let dst = SharedMut(wide.as_mut_ptr());
     DIRECT_SCRATCH.with(|cell| {
         let mut xp = cell.borrow_mut();
-        // Padded input (scaled per channel) on the threads, plus k slack elements so the last
+        // Padded input (scaled per channel) on the threads, plus k zeros of slack so the last
         // channel's shifted views stay in bounds.
-        grow(&mut xp, in_ch * hp * wp + k);
-        xp[in_ch * hp * wp..].fill(0.0);
-        par_planes(&mut xp[..in_ch * hp * wp], hp * wp, threads, || (), |_, c, plane| {
-            crate::kernels::winograd::pad_plane(&x[c * h * w..(c + 1) * h * w], w, pad, wp, scales.input(c), plane)
-        });
+        let len = in_ch * hp * wp;
+        grow(&mut xp, len + k);
+        xp[len..len + k].fill(0.0);
+        par_planes(&mut xp[..len], hp * wp, threads, || (), |_, c, plane| pad_plane(&x[c * h * w..(c + 1) * h * w], w, pad, wp, scales.input(c), plane));
         // Jobs are blocks of output columns (pixels), each through every tap, then its output
-        // scales; workers take the next block as they come free.
-        let xp = &xp[..];
+        // scales.
+        let xp = &xp[..len + k];
         let block = n.div_ceil(4 * threads).max(256);
-        let next = AtomicUsize::new(0);
-        let worker = || {
+        par_jobs(n.div_ceil(block), threads, |j| {
             let dst = dst;
-            loop {
-                let c0 = next.fetch_add(1, Ordering::Relaxed) * block;
-                if c0 >= n {
-                    break;
-                }
-                let cols = block.min(n - c0);
-                for tap in 0..kk {
-                    let (ky, kx) = (tap / k, tap % k);
-                    // SAFETY: every pointer/stride pair addresses memory inside its buffer:
-                    // lhs is the [out, in] slice of the [out, in, k, k] weight at offset `tap`;
-                    // rhs has `in_ch` rows, columns c0..c0+cols of the view starting at
-                    // ky*wp+kx in `xp`, whose last read ends at
-                    // (in_ch-1)*hp*wp + ky*wp + kx + n - 1 < xp.len(); dst is columns
-                    // c0..c0+cols of the [out_ch, n] buffer `wide` (capacity out_ch·n), written
-                    // by this job only, and not read by the first tap.
-                    unsafe {
-                        gemm_strided(
-                            (out_ch, cols, in_ch),
-                            dst.0.add(c0),
-                            (n as isize, 1),
-                            tap > 0,
-                            (weight.as_ptr().add(tap), (in_ch * kk) as isize, kk as isize),
-                            (xp.as_ptr().add(ky * wp + kx + c0), (hp * wp) as isize, 1),
-                        );
-                    }
-                }
-                if !scales.output.is_empty() {
-                    for o in 0..out_ch {
-                        // SAFETY: columns c0..c0+cols of row o, initialised above by this job,
-                        // which no other job touches.
-                        let row = unsafe { std::slice::from_raw_parts_mut(dst.0.add(o * n + c0), cols) };
-                        let scale = scales.output(o);
-                        row.iter_mut().for_each(|v| *v *= scale);
-                    }
+            let c0 = j * block;
+            let cols = block.min(n - c0);
+            for tap in 0..kk {
+                let (ky, kx) = (tap / k, tap % k);
+                // SAFETY: every pointer/stride pair addresses memory inside its buffer: lhs is
+                // the [out, in] slice of the [out, in, k, k] weight at offset `tap`; rhs has
+                // `in_ch` rows, columns c0..c0+cols of the view starting at ky*wp+kx in `xp`,
+                // whose last read ends at (in_ch-1)*hp*wp + ky*wp + kx + n - 1 < xp.len(); dst is
+                // columns c0..c0+cols of the [out_ch, n] buffer `wide` (capacity out_ch·n),
+                // written by this job only, and not read by the first tap.
+                unsafe {
+                    gemm_strided(
+                        (out_ch, cols, in_ch),
+                        dst.0.add(c0),
+                        (n as isize, 1),
+                        tap > 0,
+                        (weight.as_ptr().add(tap), (in_ch * kk) as isize, kk as isize),
+                        (xp.as_ptr().add(ky * wp + kx + c0), (hp * wp) as isize, 1),
+                    );
                 }
             }
-        };
-        std::thread::scope(|s| {
-            for _ in 1..threads.min(n.div_ceil(block)) {
-                s.spawn(worker);
+            if !scales.output.is_empty() {
+                for o in 0..out_ch {
+                    // SAFETY: columns c0..c0+cols of row o, initialised above by this job, which
+                    // no other job touches.
+                    let row = unsafe { std::slice::from_raw_parts_mut(dst.0.add(o * n + c0), cols) };
+                    let scale = scales.output(o);
+                    row.iter_mut().for_each(|v| *v *= scale);
+                }
             }
-            worker();
         });
     });
     // SAFETY: the jobs covered every column 0..n of every row, so all out_ch·n elements are

@@ -22,9 +22,7 @@
 //! tests run through this path, and an untrained 256² SG3-T differs from the reference path by
 //! 2e-6.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use crate::kernels::cpu::{gemm_strided, grow, par_planes, ChannelScales};
+use crate::kernels::cpu::{gemm_strided, grow, pad_plane, par_jobs, par_planes, ChannelScales, SharedMut};
 
 /// `out[o, y, x] = Σ_{i, ky, kx} w[o, i, ky, kx] · xpad[i, y + ky, x + kx]` for a 3x3 kernel with
 /// zero padding `pad` on every side and `scales` folded in (the input's when it is padded, the
@@ -54,23 +52,6 @@ pub fn conv3x3_threads(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f3
         par_planes(xp, hp * wp, threads, || (), |_, c, plane| pad_plane(&x[c * h * w..(c + 1) * h * w], w, pad, wp, scales.input(c), plane));
         conv3x3_with(xp, (hp, wp), in_ch, (ho, wo), (ty, tx), weight, out_ch, scales, threads, u, v, m)
     })
-}
-
-/// Writes every element of `plane` (`wp` wide): the `h x w` image `src` times `scale` at offset
-/// `(pad, pad)`, zeros around it.
-pub(crate) fn pad_plane(src: &[f32], w: usize, pad: usize, wp: usize, scale: f32, plane: &mut [f32]) {
-    let h = src.len() / w.max(1);
-    for (r, row) in plane.chunks_mut(wp).enumerate() {
-        if r < pad || r >= pad + h {
-            row.fill(0.0);
-            continue;
-        }
-        row[..pad].fill(0.0);
-        for (d, v) in row[pad..pad + w].iter_mut().zip(&src[(r - pad) * w..(r - pad + 1) * w]) {
-            *d = v * scale;
-        }
-        row[pad + w..].fill(0.0);
-    }
 }
 
 /// Padded input, transform and GEMM buffers, kept between calls on a thread: every element is
@@ -125,50 +106,36 @@ fn conv3x3_with(
         par_planes(v, E * tiles, threads, || (), |_, c, dst| input_transform(&xp[c * hp * wp..(c + 1) * hp * wp], wp, band0, rows, tx, dst));
 
         // 2. 64 GEMMs M[·][e] = U[·][e] · V[·][e] ([out, in] x [in, tiles], rows 64 slots
-        // apart), as jobs the workers take as they come free (as `par_planes` hands out planes):
-        // whole GEMMs when the thread count divides the 64 evenly (each GEMM then has all the
-        // band's tiles as columns), else every GEMM's columns in `threads` parts, as
-        // `conv2d_direct` splits them.
+        // apart), as jobs for the threads: whole GEMMs when the thread count divides the 64
+        // evenly (each GEMM then has all the band's tiles as columns), else every GEMM's columns
+        // in `threads` parts.
         let parts = if E % threads == 0 { 1 } else { threads };
         let per = tiles.div_ceil(parts);
-        let next = AtomicUsize::new(0);
         let mp = SharedMut(m.as_mut_ptr());
         let (u, v) = (&*u, &*v);
-        let worker = || {
+        let row = (E * tiles) as isize;
+        par_jobs(E * parts, threads, |job| {
             let mp = mp;
-            let row = (E * tiles) as isize;
-            loop {
-                let job = next.fetch_add(1, Ordering::Relaxed);
-                if job >= E * parts {
-                    break;
-                }
-                let (e, t0) = (job / parts, job % parts * per);
-                let cols = per.min(tiles.saturating_sub(t0));
-                if cols == 0 {
-                    continue;
-                }
-                // SAFETY: dst is columns t0..t0+cols of the [out_ch, tiles] matrix at M[0][e]
-                // (row stride E·tiles), written by this job only (jobs are distinct `(e, part)`
-                // pairs, each taken once); lhs is the [out_ch, in_ch] matrix at U[0][e] (row
-                // stride E·in_ch); rhs is columns t0..t0+cols of the [in_ch, tiles] matrix at
-                // V[0][e] (row stride E·tiles); every element addressed lies inside its buffer.
-                unsafe {
-                    gemm_strided(
-                        (out_ch, cols, in_ch),
-                        mp.0.add(e * tiles + t0),
-                        (row, 1),
-                        false,
-                        (u.as_ptr().add(e * in_ch), (E * in_ch) as isize, 1),
-                        (v.as_ptr().add(e * tiles + t0), row, 1),
-                    );
-                }
+            let (e, t0) = (job / parts, job % parts * per);
+            let cols = per.min(tiles.saturating_sub(t0));
+            if cols == 0 {
+                return;
             }
-        };
-        std::thread::scope(|s| {
-            for _ in 1..threads {
-                s.spawn(worker);
+            // SAFETY: dst is columns t0..t0+cols of the [out_ch, tiles] matrix at M[0][e] (row
+            // stride E·tiles), written by this job only (jobs are distinct `(e, part)` pairs);
+            // lhs is the [out_ch, in_ch] matrix at U[0][e] (row stride E·in_ch); rhs is columns
+            // t0..t0+cols of the [in_ch, tiles] matrix at V[0][e] (row stride E·tiles); every
+            // element addressed lies inside its buffer.
+            unsafe {
+                gemm_strided(
+                    (out_ch, cols, in_ch),
+                    mp.0.add(e * tiles + t0),
+                    (row, 1),
+                    false,
+                    (u.as_ptr().add(e * in_ch), (E * in_ch) as isize, 1),
+                    (v.as_ptr().add(e * tiles + t0), row, 1),
+                );
             }
-            worker();
         });
 
         // 3. Inverse transform into the band's output rows, threads over output channels.
@@ -182,14 +149,6 @@ fn conv3x3_with(
 const BAND_BYTES: usize = 32 << 20;
 /// Fewest tiles per band (GEMM columns), whatever the channel count.
 const MIN_BAND_TILES: usize = 512;
-
-/// A raw pointer handed to the GEMM workers, which write disjoint blocks of the same rows.
-#[derive(Clone, Copy)]
-struct SharedMut(*mut f32);
-// SAFETY: used only inside `conv3x3_with`'s scoped GEMM workers, each writing blocks no other
-// worker writes.
-unsafe impl Send for SharedMut {}
-unsafe impl Sync for SharedMut {}
 
 /// The transforms run on `LANES` tiles (or input channels) at once, one per SIMD lane: every
 /// formula below is element-wise over the lanes, so it compiles to vector arithmetic.
