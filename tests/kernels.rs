@@ -70,6 +70,56 @@ fn cpu_filtered_lrelu_matches_reference_on_official_schedules() {
     }
 }
 
+/// Beyond the official schedules: every pair of factors in {1, 2, 4} (the CPU kernel keeps rows
+/// phase-major when `down` divides `up` and deinterleaves them otherwise), separable and 2-D
+/// down filters, odd and even sizes, padding and cropping.
+#[test]
+fn cpu_filtered_lrelu_matches_reference_on_every_factor_pair() {
+    let device = Device::flex();
+    let mut case = 0u64;
+    for up in [1usize, 2, 4] {
+        for down in [1usize, 2, 4] {
+            for (radial, size, padding) in [(false, 17, [3i64, 5, 4, 2]), (true, 18, [2, -1, 1, 3]), (false, 19, [-2, 1, 0, -1])] {
+                case += 1;
+                device.seed(case);
+                let (tu, td) = (2 * up + 1, if radial { 3 * down } else { 2 * down + 2 });
+                let x = Tensor::<4>::random([1, 3, size, size + 3], Distribution::Normal(0.0, 1.0), &device);
+                let b = Tensor::<1>::random([3], Distribution::Normal(0.0, 0.3), &device);
+                let fu: Vec<f32> = Tensor::<1>::random([tu], Distribution::Uniform(0.0, 1.0), &device).into_data().try_to_vec().unwrap();
+                let n = if radial { td * td } else { td };
+                let fd: Vec<f32> = Tensor::<1>::random([n], Distribution::Uniform(-0.2, 1.0), &device).into_data().try_to_vec().unwrap();
+                let fir_u = Fir::Separable(Tensor::from_data(TensorData::new(fu.clone(), [tu]), &device));
+                let fir_d = if radial {
+                    Fir::Full(Tensor::from_data(TensorData::new(fd.clone(), [td, td]), &device))
+                } else {
+                    Fir::Separable(Tensor::from_data(TensorData::new(fd.clone(), [td]), &device))
+                };
+                let reference = filtered_lrelu(x.clone(), Some(&fir_u), Some(&fir_d), Some(b.clone()), up, down, padding, 1.4, 0.2, Some(3.0));
+                let op = FilteredLrelu {
+                    up,
+                    down,
+                    padding,
+                    gain: 1.4,
+                    slope: 0.2,
+                    clamp: Some(3.0),
+                    fu: Some(fu),
+                    fd: Some(if radial { Taps::Full { n: td, k: fd } } else { Taps::Separable(fd) }),
+                };
+                let what = format!("up {up} down {down} radial {radial} size {size} padding {padding:?}");
+                let (oh, ow) = op.output_size(size, size + 3);
+                assert_eq!([1, 3, oh, ow], reference.dims(), "{what}");
+                assert!(oh > 0 && ow > 0, "{what}: empty output");
+                let data: Vec<f32> = x.into_data().try_to_vec().unwrap();
+                let bias: Vec<f32> = b.into_data().try_to_vec().unwrap();
+                let ours = op.run(&data, 3, size, size + 3, &bias);
+                let want: Vec<f32> = reference.into_data().try_to_vec().unwrap();
+                let err = ours.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+                assert!(err < 1e-5, "{what}: max abs error {err:e}");
+            }
+        }
+    }
+}
+
 #[test]
 fn cpu_conv2d_matches_burn_conv2d() {
     use burn::tensor::module::conv2d;

@@ -77,7 +77,8 @@ impl FilteredLrelu {
         let [x0, x1, y0, y1] = self.padding;
         let (mh, _) = self.sizes(h, y0, y1);
         let (mw, _) = self.sizes(w, x0, x1);
-        let up = self.up;
+        let (oh, ow) = self.output_size(h, w);
+        let (up, d) = (self.up, self.down);
         // Identity up filter = one tap of weight 1 (gain up² spread as up per axis).
         let fu = match &self.fu {
             Some(f) => flipped(f, up as f32),
@@ -87,113 +88,193 @@ impl FilteredLrelu {
             Some(f) => flipped(f, up as f32),
             None => vec![1.0],
         };
-        // Pass 1: up-sample rows along x: [h, mw]. (Every pass overwrites all of its output, so
-        // the scratch buffers are only grown, never cleared.)
-        grow(&mut s.a, h * mw);
+        // Up-sampled rows are kept phase-major, as the polyphase pass 1 computes them: with `p`
+        // phases, position i lies at (i mod p)·cnt + i div p. p = up when the down-sampling
+        // factor divides it (every official layer): then each down-sampling tap reads a
+        // contiguous run of every phase too. Else p = 1 (natural order), deinterleaved by d
+        // before down-sampling. Passes along y treat columns alike, whatever their order.
+        let p = if up % d == 0 { up } else { 1 };
+        let cnt = mw.div_ceil(p);
+        let row = p * cnt;
+
+        // Pass 1: up-sample rows along x: [h, row]. (Every pass overwrites all of its output,
+        // so the scratch buffers are only grown, never cleared.)
+        grow(&mut s.a, h * row);
         for r in 0..h {
             let src = &x[r * w..(r + 1) * w];
-            upsample_line(src, bias, up, x0, &fu, &mut s.a[r * mw..(r + 1) * mw], &mut s.line, &mut s.phase_out);
+            upsample_line(src, bias, up, x0, &fu, mw, p, &mut s.a[r * row..(r + 1) * row], &mut s.line, &mut s.phase_out, &mut s.taps);
         }
-        // Pass 2: up-sample columns along y: [mh, mw], then the activation.
-        grow(&mut s.b, mh * mw);
-        upsample_cols(&s.a, h, mw, up, y0, &fu_y, &mut s.b, mh);
+
+        // Passes 2 and 3 a row at a time: up-sampled row r (along y) and the activation, the
+        // down-sampling along x, and each output row as soon as the rows it reads exist. The rows
+        // in flight stay in the core's caches; a whole up-sampled plane (1.3 MB for a 256²
+        // network's widest layers) did not, and every pass waited on loads.
         let (gain, slope) = (self.gain, self.slope);
         let clamp = self.clamp.unwrap_or(f32::INFINITY);
-        activate(&mut s.b[..mh * mw], gain, slope, clamp);
-        // Pass 3: down-sample.
-        let (oh, ow) = self.output_size(h, w);
-        let d = self.down;
+        let up_row = |a: &[f32], r: usize, out: &mut [f32], taps: &mut Vec<(f32, usize)>| {
+            upsample_row(a, h, row, up, y0, &fu_y, r, out, taps);
+            activate(out, gain, slope, clamp);
+        };
+        // The layout down-sampling reads: (phases, phase length); phases is a multiple of d.
+        let (dp, dcnt) = if p % d == 0 { (p, cnt) } else { (d, mw.div_ceil(d)) };
+        // Down-sampled rows are phase-major too, with q = dp / d phases of `oq`: output x =
+        // q·m + ψ is tap k's sum over up-sampled position d·ψ + k + dp·m, a contiguous run of
+        // phase (d·ψ + k) mod dp.
+        let q = dp / d;
+        let oq = ow.div_ceil(q);
+        let runs = |psi: usize| (ow.saturating_sub(psi)).div_ceil(q);
+        let tap_at = |psi: usize, k: usize| ((d * psi + k) % dp) * dcnt + (d * psi + k) / dp;
+        grow(&mut s.b, row.max(dp * dcnt));
+        grow(&mut s.phase_out, q * oq);
         match &self.fd {
             None => {
                 for oy in 0..oh {
-                    for ox in 0..ow {
-                        dst[oy * ow + ox] = s.b[oy * d * mw + ox * d];
+                    up_row(&s.a, oy * d, &mut s.b[..row], &mut s.taps);
+                    for (ox, o) in dst[oy * ow..(oy + 1) * ow].iter_mut().enumerate() {
+                        let i = ox * d;
+                        *o = s.b[(i % p) * cnt + i / p];
                     }
                 }
             }
             Some(Taps::Separable(f)) => {
                 let f = flipped(f, 1.0);
-                grow(&mut s.a, mh * ow);
-                // Tap k of output x reads phase k mod d at k div d: offsets into a deinterleaved
-                // row (the same for every row; computed once, rows are short).
-                let len = deinterleave_rows(&s.b[..mh * mw], mw, d, &mut s.c);
-                let offs: Vec<usize> = (0..f.len()).map(|k| (k % d) * len + k / d).collect();
-                let mut taps: Vec<(f32, &[f32])> = Vec::with_capacity(f.len());
+                let x_taps: Vec<Vec<(f32, usize)>> = (0..q).map(|psi| f.iter().enumerate().map(|(k, fk)| (*fk, tap_at(psi, k))).collect()).collect();
+                // Tap k of output row oy reads down-sampled row oy·d + k.
+                let y_taps: Vec<(f32, usize)> = f.iter().enumerate().map(|(k, fk)| (*fk, k * q * oq)).collect();
+                grow(&mut s.c, mh * q * oq);
+                grow(&mut s.line, dp * dcnt);
+                let mut oy = 0;
                 for r in 0..mh {
-                    let row = &s.c[r * d * len..(r + 1) * d * len];
-                    taps.clear();
-                    taps.extend(f.iter().zip(&offs).map(|(fk, off)| (*fk, &row[*off..][..ow])));
-                    filter_sum(&mut s.a[r * ow..(r + 1) * ow], &taps);
-                }
-                for oy in 0..oh {
-                    let dst_row = &mut dst[oy * ow..(oy + 1) * ow];
-                    taps.clear();
-                    taps.extend(f.iter().enumerate().map(|(k, fk)| (*fk, &s.a[(oy * d + k) * ow..][..ow])));
-                    filter_sum(dst_row, &taps);
+                    up_row(&s.a, r, &mut s.b[..row], &mut s.taps);
+                    let src = if p % d == 0 {
+                        &s.b[..row]
+                    } else {
+                        deinterleave(&s.b[..mw], d, &mut s.line[..dp * dcnt]);
+                        &s.line[..dp * dcnt]
+                    };
+                    let xd = &mut s.c[r * q * oq..(r + 1) * q * oq];
+                    for (psi, taps) in x_taps.iter().enumerate() {
+                        let (done, rest) = xd[psi * oq..(psi + 1) * oq].split_at_mut(runs(psi));
+                        filter_sum(done, src, taps);
+                        rest.fill(0.0);
+                    }
+                    // Output rows whose last tap row is r.
+                    while oy < oh && oy * d + f.len() == r + 1 {
+                        let rows = &s.c[oy * d * q * oq..];
+                        let out = &mut dst[oy * ow..(oy + 1) * ow];
+                        if q == 1 {
+                            filter_sum(out, rows, &y_taps);
+                        } else {
+                            filter_sum(&mut s.phase_out[..q * oq], rows, &y_taps);
+                            interleave(&s.phase_out[..q * oq], q, out);
+                        }
+                        oy += 1;
+                    }
                 }
             }
             Some(Taps::Full { n, k }) => {
                 let f = flipped(k, 1.0); // flipping a row-major square kernel flips both axes
                 let n = *n;
-                // Deinterleave every row once; then each tap is a contiguous multiply-add.
-                let len = deinterleave_rows(&s.b[..mh * mw], mw, d, &mut s.a);
-                let row_len = d * len;
-                // Tap (ky, kx) of output row oy reads deinterleaved row oy·d + ky, phase kx mod d,
-                // at kx div d: offsets from the output row's first input row, computed once
-                // (divisions per tap and row cost as much as the short rows' arithmetic).
-                let offs: Vec<usize> = (0..n * n).map(|t| (t / n) * row_len + (t % n % d) * len + t % n / d).collect();
-                let mut taps: Vec<(f32, &[f32])> = Vec::with_capacity(n * n);
-                for oy in 0..oh {
-                    let out = &mut dst[oy * ow..(oy + 1) * ow];
-                    let rows = &s.a[oy * d * row_len..];
-                    taps.clear();
-                    taps.extend(f.iter().zip(&offs).map(|(fk, off)| (*fk, &rows[*off..][..ow])));
-                    filter_sum(out, &taps);
+                let row_len = dp * dcnt;
+                // Tap (ky, kx) of output row oy reads up-sampled row oy·d + ky: offsets from the
+                // output row's first input row, per output phase, computed once.
+                let taps: Vec<Vec<(f32, usize)>> = (0..q).map(|psi| f.iter().enumerate().map(|(t, ft)| (*ft, (t / n) * row_len + tap_at(psi, t % n))).collect()).collect();
+                grow(&mut s.c, mh * row_len);
+                let mut oy = 0;
+                for r in 0..mh {
+                    let dst_row = &mut s.c[r * row_len..(r + 1) * row_len];
+                    if p % d == 0 {
+                        up_row(&s.a, r, dst_row, &mut s.taps);
+                    } else {
+                        up_row(&s.a, r, &mut s.b[..row], &mut s.taps);
+                        deinterleave(&s.b[..mw], d, dst_row);
+                    }
+                    while oy < oh && oy * d + n == r + 1 {
+                        let rows = &s.c[oy * d * row_len..];
+                        let out = &mut dst[oy * ow..(oy + 1) * ow];
+                        if q == 1 {
+                            filter_sum(out, rows, &taps[0]);
+                        } else {
+                            for (psi, taps) in taps.iter().enumerate() {
+                                let (done, rest) = s.phase_out[psi * oq..(psi + 1) * oq].split_at_mut(runs(psi));
+                                filter_sum(done, rows, taps);
+                                rest.fill(0.0);
+                            }
+                            interleave(&s.phase_out[..q * oq], q, out);
+                        }
+                        oy += 1;
+                    }
                 }
             }
         }
     }
 }
 
+/// Writes phase-major `src` (`q` phases of `src.len() / q`) in natural order: `out[q·m + ψ] =
+/// src[ψ·len + m]` for every `out` element.
+fn interleave(src: &[f32], q: usize, out: &mut [f32]) {
+    let len = src.len() / q;
+    if q == 2 {
+        let (even, odd) = src.split_at(len);
+        let mut pairs = out.chunks_exact_mut(2);
+        for ((pair, e), o) in (&mut pairs).zip(even).zip(odd) {
+            pair[0] = *e;
+            pair[1] = *o;
+        }
+        if let [last] = pairs.into_remainder() {
+            *last = even[len - 1];
+        }
+        return;
+    }
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = src[(i % q) * len + i / q];
+    }
+}
+
 multiversion! {
-    /// `out[o] = Σ f · src[o]` over the `(f, src)` pairs (zero for none), four taps per sweep
-    /// (the last one to three in one more), so `out` is loaded and stored a quarter as often;
-    /// each sweep vectorises over `o`.
-    fn filter_sum(out: &mut [f32], taps: &[(f32, &[f32])]) {
+    /// `out[o] = Σ f · src[off + o]` over the `(f, off)` taps in order (zero for none). Outputs
+    /// go a block at a time: the block's sums stay in registers while every tap is added, so
+    /// each output is stored once and each source value loaded once. Blocks of 64 (eight AVX2
+    /// vectors: enough independent additions to cover their latency), 16 for short rows.
+    fn filter_sum(out: &mut [f32], src: &[f32], taps: &[(f32, usize)]) {
         let n = out.len();
-        let mut first = true;
-        // One sweep over the named taps: `out = Σ` on the first, `out += Σ` after.
-        macro_rules! sweep {
-            ($f0:ident * $s0:ident $(, $f:ident * $s:ident)*) => {{
-                let $s0 = &$s0[..n];
-                $(let $s = &$s[..n];)*
-                if first {
-                    for i in 0..n {
-                        out[i] = $f0 * $s0[i] $(+ $f * $s[i])*;
-                    }
-                } else {
-                    for i in 0..n {
-                        out[i] += $f0 * $s0[i] $(+ $f * $s[i])*;
-                    }
+        // A row's last partial block is done as a whole block ending at the row's end (every
+        // output is the same sum in the same order in any block, so outputs done twice come out
+        // the same): one more block of independent sums, not a tail of short dependent ones.
+        if n >= 64 {
+            if sum_blocks::<64>(out, src, taps, 0) < n {
+                sum_blocks::<64>(out, src, taps, n - 64);
+            }
+        } else if n >= 16 {
+            if sum_blocks::<16>(out, src, taps, 0) < n {
+                sum_blocks::<16>(out, src, taps, n - 16);
+            }
+        } else {
+            let mut acc = [0f32; 16];
+            for &(f, off) in taps {
+                for (a, v) in acc.iter_mut().zip(&src[off..off + n]) {
+                    *a += f * v;
                 }
-                first = false;
-            }};
-        }
-        let mut quads = taps.chunks_exact(4);
-        for q in &mut quads {
-            let [(f0, a), (f1, b), (f2, c), (f3, d)] = [q[0], q[1], q[2], q[3]];
-            sweep!(f0 * a, f1 * b, f2 * c, f3 * d);
-        }
-        match *quads.remainder() {
-            [(f0, a)] => sweep!(f0 * a),
-            [(f0, a), (f1, b)] => sweep!(f0 * a, f1 * b),
-            [(f0, a), (f1, b), (f2, c)] => sweep!(f0 * a, f1 * b, f2 * c),
-            _ => {}
-        }
-        if first {
-            out.fill(0.0);
+            }
+            out.copy_from_slice(&acc[..n]);
         }
     }
+}
+
+/// [`filter_sum`] for the whole `B`-blocks of `out[o..]`; returns where they end.
+#[inline(always)]
+fn sum_blocks<const B: usize>(out: &mut [f32], src: &[f32], taps: &[(f32, usize)], mut o: usize) -> usize {
+    while o + B <= out.len() {
+        let mut acc = [0f32; B];
+        for &(f, off) in taps {
+            for (a, v) in acc.iter_mut().zip(&src[off + o..off + o + B]) {
+                *a += f * v;
+            }
+        }
+        out[o..o + B].copy_from_slice(&acc);
+        o += B;
+    }
+    o
 }
 
 /// Splits `buf` into planes of `plane` values and hands them out one at a time to `threads`
@@ -289,24 +370,9 @@ multiversion! {
     }
 }
 
-/// Splits each `w`-long row of `src` into its `d` phases, written one row after another into
-/// `dst` (grown as needed): row `r`'s `dst[r·d·len + φ·len + m] = row[m·d + φ]`, zero past the
-/// row's end. Returns `len = ⌈w / d⌉`.
-fn deinterleave_rows(src: &[f32], w: usize, d: usize, dst: &mut Vec<f32>) -> usize {
-    let len = w.div_ceil(d);
-    if len == 0 {
-        return 0;
-    }
-    let rows = src.len() / w;
-    grow(dst, rows * d * len);
-    for (row, out) in src.chunks_exact(w).zip(dst.chunks_exact_mut(d * len)) {
-        deinterleave(row, d, out);
-    }
-    len
-}
-
 multiversion! {
-    /// One row of [`deinterleave_rows`]: `out` holds the `d` phases, `len = out.len() / d` each.
+    /// Splits a row into its `d` phases, one after another in `out`: `out[φ·len + m] = row[m·d + φ]`,
+    /// zero past the row's end, `len = out.len() / d`.
     fn deinterleave(row: &[f32], d: usize, out: &mut [f32]) {
         let len = out.len() / d;
         if d == 2 {
@@ -333,74 +399,81 @@ multiversion! {
 
 #[derive(Default)]
 struct Scratch {
+    /// The plane's rows up-sampled along x.
     a: Vec<f32>,
+    /// One up-sampled, activated row.
     b: Vec<f32>,
-    /// Deinterleaved rows of the up-sampled plane (separable down-sampling).
+    /// Rows down-sampled along x (separable), or deinterleaved up-sampled rows (2-D filter).
     c: Vec<f32>,
+    /// `upsample_line`'s zero-margined row; later one deinterleaved row.
     line: Vec<f32>,
     phase_out: Vec<f32>,
+    /// The taps of the row being up-sampled.
+    taps: Vec<(f32, usize)>,
 }
 
 multiversion! {
-    /// `dst[i] = Σ_k f[k] · zp[i + k]` where `zp` is `src + bias` zero-inserted by `up` and shifted by
-    /// `p0`. Polyphase: outputs `i ≡ φ (mod up)` use taps `k ≡ k0(φ)` only, over consecutive source
-    /// samples, so each (phase, tap) pair is one contiguous multiply-add over a zero-margined copy.
-    fn upsample_line(src: &[f32], bias: f32, up: usize, p0: i64, f: &[f32], dst: &mut [f32], line: &mut Vec<f32>, phase_out: &mut Vec<f32>) {
+    /// `dst[i] = Σ_k f[k] · zp[i + k]` for `i < len`, where `zp` is `src + bias` zero-inserted by
+    /// `up` and shifted by `p0`, written phase-major with `p` phases (`p` = `up` or 1; see
+    /// `FilteredLrelu::plane`). Polyphase: outputs `i ≡ φ (mod up)` use taps `k ≡ k0(φ)` only,
+    /// over consecutive source samples, so each (phase, tap) pair is one contiguous multiply-add
+    /// over a zero-margined copy.
+    #[allow(clippy::too_many_arguments)]
+    fn upsample_line(src: &[f32], bias: f32, up: usize, p0: i64, f: &[f32], len: usize, p: usize, dst: &mut [f32], line: &mut Vec<f32>, phase_out: &mut Vec<f32>, taps: &mut Vec<(f32, usize)>) {
         let n = src.len();
         let t = f.len();
-        let margin = t + dst.len() / up + 2;
+        let margin = t + len / up + 2;
         line.clear();
         line.resize(n + 2 * margin, 0.0);
         for (d, s) in line[margin..margin + n].iter_mut().zip(src) {
             *d = s + bias;
         }
         let up_i = up as i64;
-        let mut taps: Vec<(f32, &[f32])> = Vec::with_capacity(t.div_ceil(up));
-        for phase in 0..up.min(dst.len()) {
+        let cnt = len.div_ceil(up);
+        for phase in 0..up {
             let start = phase as i64 - p0;
             let k0 = (-start).rem_euclid(up_i);
             let j0 = (start + k0).div_euclid(up_i); // source index of tap k0 for the first output of this phase
-            let count = (dst.len() - phase).div_ceil(up);
+            let count = (len.saturating_sub(phase)).div_ceil(up);
             taps.clear();
             for k in (k0 as usize..t).step_by(up) {
                 let off = j0 + (k as i64 - k0) / up_i + margin as i64;
                 if off >= 0 && (off as usize) + count <= line.len() {
-                    taps.push((f[k], &line[off as usize..off as usize + count]));
+                    taps.push((f[k], off as usize));
                 }
             }
-            // This phase's outputs are contiguous in `phase_out`, then interleaved into `dst`.
-            grow(phase_out, count);
-            filter_sum(&mut phase_out[..count], &taps);
-            for (o, v) in dst[phase..].iter_mut().step_by(up).zip(&phase_out[..count]) {
-                *o = *v;
+            if p == up {
+                // Phase-major: this phase's outputs are one run; the slot past a short phase's
+                // end is zeroed (it is carried through the passes along y, never read after).
+                let (run, rest) = dst[phase * cnt..(phase + 1) * cnt].split_at_mut(count);
+                filter_sum(run, line, taps);
+                rest.fill(0.0);
+            } else {
+                grow(phase_out, count);
+                filter_sum(&mut phase_out[..count], line, taps);
+                for (o, v) in dst[phase..len].iter_mut().step_by(up).zip(&phase_out[..count]) {
+                    *o = *v;
+                }
             }
         }
     }
 }
 
-/// Column version of [`upsample_line`] on a `[h, w]` image, written as row operations for speed.
+/// Row `i` of the column version of [`upsample_line`] on a `[h, w]` image: the `up`-fold
+/// up-sampling along y, written as a sum of whole source rows.
 #[allow(clippy::too_many_arguments)]
-fn upsample_cols(src: &[f32], h: usize, w: usize, up: usize, p0: i64, f: &[f32], dst: &mut [f32], mh: usize) {
+fn upsample_row(src: &[f32], h: usize, w: usize, up: usize, p0: i64, f: &[f32], i: usize, row_out: &mut [f32], taps: &mut Vec<(f32, usize)>) {
     let up_i = up as i64;
-    let t = f.len() as i64;
-    let mut taps: Vec<(f32, &[f32])> = Vec::with_capacity(f.len());
-    for i in 0..mh {
-        let row_out = &mut dst[i * w..(i + 1) * w];
-        let start = i as i64 - p0;
-        let mut k = (-start).rem_euclid(up_i);
-        taps.clear();
-        while k < t {
-            let j = (start + k) / up_i;
-            if j >= h as i64 {
-                break;
-            }
-            if j >= 0 {
-                taps.push((f[k as usize], &src[j as usize * w..(j as usize + 1) * w]));
-            }
-            k += up_i;
+    let start = i as i64 - p0;
+    let k0 = (-start).rem_euclid(up_i);
+    taps.clear();
+    for k in (k0..f.len() as i64).step_by(up) {
+        let j = (start + k) / up_i;
+        if (0..h as i64).contains(&j) {
+            taps.push((f[k as usize], j as usize * w));
         }
-        filter_sum(row_out, &taps);
     }
+    filter_sum(row_out, src, taps);
 }
 
 thread_local! {
