@@ -89,11 +89,11 @@ pub fn w0_seeds(x: f64, y: f64) -> Vec<(u32, f64)> {
     out
 }
 
-/// `[[cos a, sin a, x], [-sin a, cos a, y], [0, 0, 1]]` with `a = 2π·turns` (the forward transform).
+/// `[[cos a, sin a, x], [-sin a, cos a, y], [0, 0, 1]]` with `a = 2π·turns` (the forward
+/// transform), computed as `gen --rotate` computes it from degrees (`turns · 360`), so that the
+/// command "copy as command" prints renders the same bits.
 pub fn input_transform(translate: (f64, f64), turns: f64) -> [[f64; 3]; 3] {
-    let a = turns * 2.0 * std::f64::consts::PI;
-    let (s, c) = a.sin_cos();
-    [[c, s, translate.0], [-s, c, translate.1], [0.0, 0.0, 1.0]]
+    crate::model::make_transform(translate, turns * 360.0)
 }
 
 /// Renders the controls' image (and traces layers when asked).
@@ -107,7 +107,7 @@ pub fn compose_w(g: &Generator, device: &Device, w0: &[(u32, f64)], p: &LatentPa
     let cfg = &g.config;
     let (z_dim, c_dim, num_ws, w_dim) = (cfg.z_dim(), cfg.c_dim(), cfg.num_ws(), cfg.w_dim());
     let w_avg: Tensor<3> = g.w_avg().ok_or("the network has no w_avg (mapping.w_avg is missing)")?.reshape([1, 1, w_dim]);
-    let all_ws = |seed: u32| -> Tensor<3> {
+    let mapped = |seed: u32| -> Tensor<3> {
         let mut rng = RandomState::new(seed);
         // z is drawn in float64 and cast to float32, as the visualizer does.
         let z: Vec<f32> = rng.randn(z_dim).into_iter().map(|v| v as f32).collect();
@@ -118,8 +118,17 @@ pub fn compose_w(g: &Generator, device: &Device, w0: &[(u32, f64)], p: &LatentPa
             None => 0,
         };
         let z = Tensor::<2>::from_data(TensorData::new(z, [1, z_dim]), device);
-        g.mapping(z, one_hot(class, c_dim, 1, device), p.psi, p.cutoff, None) - w_avg.clone()
+        g.mapping(z, one_hot(class, c_dim, 1, device), p.psi, p.cutoff, None)
     };
+    let all_ws = |seed: u32| mapped(seed) - w_avg.clone();
+    let mix: Vec<usize> = p.stylemix.iter().copied().filter(|&i| i < num_ws).collect();
+    if let ([(seed, weight)], true) = (w0, mix.is_empty()) {
+        if *weight == 1.0 {
+            // One seed, unmixed: `w` itself. (w − w_avg)·1 + w_avg is the same up to rounding; this
+            // way the image is bit for bit the one `stylescope gen` writes for the seed.
+            return Ok(mapped(*seed));
+        }
+    }
     let mut w: Option<Tensor<3>> = None;
     for &(seed, weight) in w0 {
         let term = all_ws(seed).mul_scalar(weight);
@@ -129,7 +138,6 @@ pub fn compose_w(g: &Generator, device: &Device, w0: &[(u32, f64)], p: &LatentPa
         });
     }
     let mut w = w.ok_or("no seeds to render")?;
-    let mix: Vec<usize> = p.stylemix.iter().copied().filter(|&i| i < num_ws).collect();
     if !mix.is_empty() {
         let other = all_ws(p.stylemix_seed);
         let parts: Vec<Tensor<3>> = (0..num_ws)
