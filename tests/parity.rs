@@ -272,3 +272,30 @@ fn fast_cpu_path_matches_reference_on_a_full_size_network() {
     let err = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
     assert!((err as f64) < TOL * range.max(1.0) as f64 / 10.0, "max abs error {err:e} (image max |v| {range})");
 }
+
+/// The fast CPU path keeps each layer's transformed convolution weights between images
+/// (`kernels::WinogradCache`). New weights in a layer (a fine-tuning step, an edited snapshot) must
+/// be picked up: after every layer's filters are mirrored, the fast path still equals the
+/// reference on the changed network, and differs from its own first image.
+#[test]
+fn fast_cpu_path_follows_changed_weights() {
+    use burn::module::Param;
+    use stylescope::model::Synthesis;
+    let mut g = open("sg3t_64", Which::GEma);
+    let ws = g.mapping(z_tensor(&g, 3), None, 1.0, None, None);
+    let fast = SynthesisOptions::default();
+    let reference = SynthesisOptions { kernels: KernelChoice::Reference, ..Default::default() };
+    let before: Vec<f32> = g.synthesis(ws.clone(), &fast, None).into_data().try_to_vec().unwrap();
+    let Synthesis::StyleGan3(net) = &mut g.synthesis else { panic!("sg3t_64 is a StyleGAN3") };
+    for layer in &mut net.layers {
+        // A new contiguous buffer, as loading or an optimiser step makes.
+        let mirrored = layer.weight.val().flip([3]).into_data();
+        layer.weight = Param::from_tensor(Tensor::from_data(mirrored, &device()));
+    }
+    let after: Vec<f32> = g.synthesis(ws.clone(), &fast, None).into_data().try_to_vec().unwrap();
+    let want: Vec<f32> = g.synthesis(ws, &reference, None).into_data().try_to_vec().unwrap();
+    let err = after.iter().zip(&want).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    assert!((err as f64) < TOL, "changed weights: max abs error {err:e}");
+    let change = after.iter().zip(&before).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    assert!(change > 0.01, "mirroring the filters changed the image by only {change:e}");
+}

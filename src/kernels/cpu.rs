@@ -530,10 +530,15 @@ impl ChannelScales<'_> {
 /// transforms, else [`conv2d_direct`].
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, k: usize, pad: usize, scales: ChannelScales) -> (Vec<f32>, usize, usize) {
-    if k == 3 && in_ch >= 16 && out_ch >= 16 {
+    if uses_winograd(k, in_ch, out_ch) {
         return crate::kernels::winograd::conv3x3(x, in_ch, h, w, weight, out_ch, pad, scales);
     }
     conv2d_direct(x, in_ch, h, w, weight, out_ch, k, pad, scales)
+}
+
+/// Whether [`conv2d`] takes the Winograd path for these shapes.
+pub fn uses_winograd(k: usize, in_ch: usize, out_ch: usize) -> bool {
+    k == 3 && in_ch >= 16 && out_ch >= 16
 }
 
 /// [`conv2d`] as `k²` GEMMs over shifted views of the padded input: no im2col buffer. Output

@@ -164,22 +164,99 @@ pub fn conv2d_cpu(x: Tensor<4>, w: Tensor<4>, pad: usize, groups: usize) -> Tens
 }
 
 /// StyleGAN's modulated convolution through the CPU kernels: every sample `s` of `x`
-/// (`[n, in, h, w]`) correlated with the one stored `weight` (`[out, in, k, k]`, host values) with
-/// zero padding `pad`, its input channels scaled by `in_scale[s·in..]` and its output channels by
+/// (`[n, in, h, w]`) correlated with the one stored `weight` (`[out, in, k, k]`) with zero padding
+/// `pad`, its input channels scaled by `in_scale[s·in..]` and its output channels by
 /// `out_scale[s·out..]` ([`cpu::ChannelScales`]): the convolution with the modulated and
-/// demodulated weights, without building them.
-pub fn scaled_conv2d_cpu(x: Tensor<4>, weight: &[f32], out_ch: usize, k: usize, pad: usize, in_scale: &[f32], out_scale: &[f32]) -> Tensor<4> {
+/// demodulated weights, without building them. The Winograd transform of the weights is taken
+/// from `cache` when it holds this buffer's, else computed (and kept there, within
+/// [`WINOGRAD_CACHE_BYTES`]); it is shared by the samples of a batch.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn scaled_conv2d_cpu(x: Tensor<4>, weight: &HostValues, out_ch: usize, k: usize, pad: usize, in_scale: &[f32], out_scale: &[f32], cache: &WinogradCache) -> Tensor<4> {
     let device = x.device();
     let [n, in_ch, h, w] = x.dims();
     let xs = HostValues::new(x);
     let xs = xs.values();
+    let transformed = cpu::uses_winograd(k, in_ch, out_ch).then(|| cache.get(weight, out_ch, in_ch));
     let parts = (0..n)
         .map(|s| {
+            let x = &xs[s * in_ch * h * w..(s + 1) * in_ch * h * w];
             let scales = cpu::ChannelScales { input: &in_scale[s * in_ch..(s + 1) * in_ch], output: &out_scale[s * out_ch..(s + 1) * out_ch] };
-            cpu::conv2d(&xs[s * in_ch * h * w..(s + 1) * in_ch * h * w], in_ch, h, w, weight, out_ch, k, pad, scales)
+            match &transformed {
+                Some(u) => winograd::conv3x3_transformed(x, in_ch, h, w, u, out_ch, pad, scales),
+                None => cpu::conv2d_direct(x, in_ch, h, w, weight.values(), out_ch, k, pad, scales),
+            }
         })
         .collect();
     join_planes(parts, [n, out_ch], &device)
+}
+
+/// The most memory [`WinogradCache`]s hold together (1 GiB: every 3x3 layer of one SG3-T network
+/// of any size, 0.5–0.65 GiB). Past it, transforms are recomputed per call instead of kept.
+pub const WINOGRAD_CACHE_BYTES: usize = 1 << 30;
+
+static WINOGRAD_CACHED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One convolution's Winograd-transformed weights ([`winograd::transform_filters`]), kept between
+/// images: the transform depends on the stored weights only, and recomputing it was 7% of a 256²
+/// SG3-T image (writing 64/9 of the weights, 67 MB per 512-channel layer). A layer owns one; its
+/// clones share it.
+///
+/// The entry is keyed by the weights' buffer itself: it holds a reference to the backend's
+/// storage, so that buffer can neither be freed (and its address reused) nor changed in place
+/// (burn-flex writes in place only into buffers nobody else references) while the entry lives.
+/// New weights (a loaded snapshot, an optimiser step) are a new buffer, so a stale transform is
+/// never used. Weights not in a flex buffer are transformed per call.
+#[derive(Clone, Default)]
+pub struct WinogradCache(std::sync::Arc<std::sync::Mutex<Option<Transformed>>>);
+
+struct Transformed {
+    source: FlexTensor,
+    u: std::sync::Arc<Vec<f32>>,
+}
+
+impl Drop for Transformed {
+    fn drop(&mut self) {
+        WINOGRAD_CACHED.fetch_sub(self.u.len() * 4, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl std::fmt::Debug for WinogradCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let held = self.0.lock().map(|e| e.as_ref().map_or(0, |t| t.u.len() * 4)).unwrap_or(0);
+        write!(f, "WinogradCache({held} bytes)")
+    }
+}
+
+impl WinogradCache {
+    /// The transform of `weight` (`[out, in, 3, 3]`).
+    pub(crate) fn get(&self, weight: &HostValues, out_ch: usize, in_ch: usize) -> std::sync::Arc<Vec<f32>> {
+        // A panic while the lock was held left at worst an entry that was complete or absent.
+        let mut entry = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let HostValues::Flex(source) = weight else {
+            return std::sync::Arc::new(winograd::transform_filters(weight.values(), out_ch, in_ch));
+        };
+        if let Some(t) = entry.as_ref() {
+            if same_buffer(&t.source, source) {
+                return t.u.clone();
+            }
+        }
+        *entry = None; // frees the old transform before the new one is made
+        let u = std::sync::Arc::new(winograd::transform_filters(weight.values(), out_ch, in_ch));
+        let bytes = u.len() * 4;
+        let fits = WINOGRAD_CACHED
+            .fetch_update(std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed, |held| (held + bytes <= WINOGRAD_CACHE_BYTES).then_some(held + bytes))
+            .is_ok();
+        if fits {
+            *entry = Some(Transformed { source: source.clone(), u: u.clone() });
+        }
+        u
+    }
+}
+
+/// Whether two flex tensors view the same values of the same storage.
+fn same_buffer(a: &FlexTensor, b: &FlexTensor) -> bool {
+    let (va, vb) = (a.as_slice::<f32>(), b.as_slice::<f32>());
+    std::sync::Arc::ptr_eq(&a.data_arc(), &b.data_arc()) && va.map(|v| (v.as_ptr(), v.len())) == vb.map(|v| (v.as_ptr(), v.len()))
 }
 
 /// One tensor `[lead[0], lead[1], oh, ow]` from the kernels' outputs (in order, each `(values,

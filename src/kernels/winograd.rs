@@ -36,22 +36,43 @@ pub fn conv3x3(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_
 /// [`conv3x3`] on `threads` threads (the tests cover both ways of splitting the GEMMs).
 #[allow(clippy::too_many_arguments)]
 pub fn conv3x3_threads(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, pad: usize, scales: ChannelScales, threads: usize) -> (Vec<f32>, usize, usize) {
-    let threads = threads.max(1);
-    let (ho, wo) = ((h + 2 * pad).saturating_sub(2), (w + 2 * pad).saturating_sub(2));
-    if ho == 0 || wo == 0 || out_ch == 0 || in_ch == 0 {
-        return (vec![0.0; out_ch * ho * wo], ho, wo);
-    }
-    let (ty, tx) = (ho.div_ceil(TILE), wo.div_ceil(TILE));
-    let (hp, wp) = (ty * TILE + 2, tx * TILE + 2);
     SCRATCH.with(|cell| {
         let mut scratch = cell.borrow_mut();
         let Scratch { xp, u, v, m } = &mut *scratch;
-        // Padded input covering every tile (8x8 windows at stride 6), threads over channels.
-        grow(xp, in_ch * hp * wp);
-        let xp = &mut xp[..in_ch * hp * wp];
-        par_planes(xp, hp * wp, threads, || (), |_, c, plane| pad_plane(&x[c * h * w..(c + 1) * h * w], w, pad, wp, scales.input(c), plane));
-        conv3x3_with(xp, (hp, wp), in_ch, (ho, wo), (ty, tx), weight, out_ch, scales, threads, u, v, m)
+        // (The buffers are only grown: shrinking and re-growing them would zero them again.)
+        grow(u, E * out_ch * in_ch);
+        let u = &mut u[..E * out_ch * in_ch];
+        transform_filters_into(weight, in_ch, u, threads);
+        conv3x3_with(x, in_ch, h, w, u, out_ch, pad, scales, threads, (xp, v, m))
     })
+}
+
+/// The filter transform [`conv3x3_transformed`] takes: `G g Gᵀ` of every 3x3 filter of `weight`
+/// (`[out, in, 3, 3]`), laid out `U[out][64][in]` (64/9 of the weights' size). It depends on the
+/// weights only, so a caller that convolves with the same weights again can keep it
+/// (`kernels::WinogradCache`).
+pub fn transform_filters(weight: &[f32], out_ch: usize, in_ch: usize) -> Vec<f32> {
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let mut u = vec![0f32; E * out_ch * in_ch];
+    transform_filters_into(weight, in_ch, &mut u, threads);
+    u
+}
+
+/// [`conv3x3`] with the weights already transformed by [`transform_filters`].
+#[allow(clippy::too_many_arguments)]
+pub fn conv3x3_transformed(x: &[f32], in_ch: usize, h: usize, w: usize, u: &[f32], out_ch: usize, pad: usize, scales: ChannelScales) -> (Vec<f32>, usize, usize) {
+    assert_eq!(u.len(), E * out_ch * in_ch, "transformed weights of another shape");
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    SCRATCH.with(|cell| {
+        let mut scratch = cell.borrow_mut();
+        let Scratch { xp, v, m, .. } = &mut *scratch;
+        conv3x3_with(x, in_ch, h, w, u, out_ch, pad, scales, threads, (xp, v, m))
+    })
+}
+
+/// Filter transform into `u` (`U[out][64][in]`), threads over output channels.
+fn transform_filters_into(weight: &[f32], in_ch: usize, u: &mut [f32], threads: usize) {
+    par_planes(u, E * in_ch, threads.max(1), || (), |_, o, dst| filter_transform(&weight[o * in_ch * 9..(o + 1) * in_ch * 9], in_ch, dst));
 }
 
 /// Padded input, transform and GEMM buffers, kept between calls on a thread: every element is
@@ -70,24 +91,29 @@ thread_local! {
 
 #[allow(clippy::too_many_arguments)]
 fn conv3x3_with(
-    xp: &[f32],
-    (hp, wp): (usize, usize),
+    x: &[f32],
     in_ch: usize,
-    (ho, wo): (usize, usize),
-    (ty, tx): (usize, usize),
-    weight: &[f32],
+    h: usize,
+    w: usize,
+    u: &[f32],
     out_ch: usize,
+    pad: usize,
     scales: ChannelScales,
     threads: usize,
-    u: &mut Vec<f32>,
-    v: &mut Vec<f32>,
-    m: &mut Vec<f32>,
+    (xp, v, m): (&mut Vec<f32>, &mut Vec<f32>, &mut Vec<f32>),
 ) -> (Vec<f32>, usize, usize) {
-    // Filter transform, once: U[out][64][in], threads over output channels.
-    // (The buffers are only grown: shrinking and re-growing them would zero them again.)
-    grow(u, E * out_ch * in_ch);
-    let u = &mut u[..E * out_ch * in_ch];
-    par_planes(u, E * in_ch, threads, || (), |_, o, dst| filter_transform(&weight[o * in_ch * 9..(o + 1) * in_ch * 9], in_ch, dst));
+    let threads = threads.max(1);
+    let (ho, wo) = ((h + 2 * pad).saturating_sub(2), (w + 2 * pad).saturating_sub(2));
+    if ho == 0 || wo == 0 || out_ch == 0 || in_ch == 0 {
+        return (vec![0.0; out_ch * ho * wo], ho, wo);
+    }
+    let (ty, tx) = (ho.div_ceil(TILE), wo.div_ceil(TILE));
+    let (hp, wp) = (ty * TILE + 2, tx * TILE + 2);
+    // Padded input covering every tile (8x8 windows at stride 6), threads over channels.
+    grow(xp, in_ch * hp * wp);
+    let xp = &mut xp[..in_ch * hp * wp];
+    par_planes(xp, hp * wp, threads, || (), |_, c, plane| pad_plane(&x[c * h * w..(c + 1) * h * w], w, pad, wp, scales.input(c), plane));
+    let xp = &*xp;
 
     // Bands of tile rows, so the transformed tiles (V, M) stay bounded whatever the image size,
     // with enough tiles per band for efficient GEMMs.

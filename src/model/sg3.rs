@@ -12,7 +12,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::error::LoadError;
 use crate::kernels::cpu::{par_planes, FilteredLrelu, Taps};
 use crate::kernels::reference::{filtered_lrelu, Fir};
-use crate::kernels::{scaled_conv2d_cpu, use_fast_cpu, HostValues, KernelChoice};
+use crate::kernels::{scaled_conv2d_cpu, use_fast_cpu, HostValues, KernelChoice, WinogradCache};
 use crate::model::config::{Sg3Config, Sg3InputSpec, Sg3LayerSpec};
 use crate::model::filters::design_lowpass_filter;
 use crate::model::layers::{rec2, rec4, FullyConnectedLayer, NamedParams, ParamRef, Trace};
@@ -165,6 +165,9 @@ pub struct SynthesisLayer {
     /// Host copies of the filters for the CPU kernel.
     #[module(skip)]
     pub host_filters: (Option<Vec<f32>>, Option<Vec<f32>>),
+    /// The CPU convolution's transformed weights, kept between images.
+    #[module(skip)]
+    pub winograd: WinogradCache,
 }
 
 impl SynthesisLayer {
@@ -208,6 +211,7 @@ impl SynthesisLayer {
             spec: spec.clone(),
             conv_clamp: cfg.conv_clamp,
             host_filters: (up_host, down_host),
+            winograd: WinogradCache::default(),
         })
     }
 
@@ -231,7 +235,7 @@ impl SynthesisLayer {
         };
 
         let fast = use_fast_cpu(&x.device(), kernels);
-        let x = modulated_conv2d(x, self.weight.val(), styles, spec.conv_kernel - 1, !spec.is_torgb, Some(input_gain), fast);
+        let x = modulated_conv2d(x, self.weight.val(), styles, spec.conv_kernel - 1, !spec.is_torgb, Some(input_gain), fast.then_some(&self.winograd));
         rec4(trace, || format!("{name}.conv"), &x);
 
         let (gain, slope) = if spec.is_torgb { (1.0, 1.0) } else { (std::f64::consts::SQRT_2, 0.2) };
@@ -325,7 +329,8 @@ impl SynthesisLayer {
 }
 
 /// StyleGAN3's modulated convolution (correlation, zero padding `padding` on every side).
-/// `fast_cpu` runs the convolution itself through the CPU kernel (forward only).
+/// `fast_cpu` runs the convolution itself through the CPU kernel (forward only), keeping the
+/// transformed weights in the given cache.
 pub fn modulated_conv2d(
     x: Tensor<4>,
     weight: Tensor<4>,
@@ -333,12 +338,12 @@ pub fn modulated_conv2d(
     padding: usize,
     demodulate: bool,
     input_gain: Option<Tensor<1>>,
-    fast_cpu: bool,
+    fast_cpu: Option<&WinogradCache>,
 ) -> Tensor<4> {
     let [n, in_ch, h, w_] = x.dims();
     let [out_ch, _, kh, kw] = weight.dims();
-    if fast_cpu && kh == kw {
-        return modulated_conv2d_cpu(x, weight, styles, padding, demodulate, input_gain);
+    if let Some(cache) = fast_cpu.filter(|_| kh == kw) {
+        return modulated_conv2d_cpu(x, weight, styles, padding, demodulate, input_gain, cache);
     }
     let (weight, styles) = if demodulate {
         let wn = weight.clone().square().mean_dim(1).mean_dim(2).mean_dim(3).sqrt().recip();
@@ -389,7 +394,7 @@ pub fn modulated_conv2d(
 /// scales, `y[o] = out[o] · Σ_i w[o, i] ⋆ (in[i] · x[i])` with `in = s'` and
 /// `out = g · wn[o] · d[o]`, where `d[o] = rsqrt(wn[o]² Σ_i s'[i]² Σ_k w[o, i, k]² + 1e-8)` is the
 /// official demodulation of the weights `w · wn · s'`.
-fn modulated_conv2d_cpu(x: Tensor<4>, weight: Tensor<4>, styles: Tensor<2>, padding: usize, demodulate: bool, input_gain: Option<Tensor<1>>) -> Tensor<4> {
+fn modulated_conv2d_cpu(x: Tensor<4>, weight: Tensor<4>, styles: Tensor<2>, padding: usize, demodulate: bool, input_gain: Option<Tensor<1>>, cache: &WinogradCache) -> Tensor<4> {
     let [n, in_ch, _, _] = x.dims();
     let [out_ch, _, k, _] = weight.dims();
     let (wdata, sdata) = (HostValues::new(weight), HostValues::new(styles));
@@ -416,7 +421,7 @@ fn modulated_conv2d_cpu(x: Tensor<4>, weight: Tensor<4>, styles: Tensor<2>, padd
             }
         }
     }
-    scaled_conv2d_cpu(x, w, out_ch, k, padding, &in_scale, &out_scale)
+    scaled_conv2d_cpu(x, &wdata, out_ch, k, padding, &in_scale, &out_scale, cache)
 }
 
 /// SynthesisNetwork: input, layers L0 … L{num_layers}, output scale.
