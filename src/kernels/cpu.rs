@@ -3,11 +3,13 @@
 //! The reference composes zero insertion, padding, a depthwise convolution and a strided slice,
 //! materialising the whole up-sampled tensor (for a 256² StyleGAN3 the widest layer is hundreds of
 //! MB). Here each `(n, c)` plane is processed on its own, in parallel over planes: a polyphase
-//! up-sampling pass along x then y (skipping the inserted zeros), bias + leaky ReLU + gain + clamp,
-//! and a strided down-sampling pass (separable, or 2-D for config R's radial filters). Every pass
-//! is a list of (tap, contiguous source row) pairs summed by `filter_sum`, which runs as AVX2 code
-//! where the CPU has it (`kernels::simd`). Numbers are the reference's up to float rounding; the
-//! parity tests hold them to 1e-5. The module also holds the CPU convolution (`conv2d`).
+//! up-sampling pass along x (skipping the inserted zeros, rows kept phase-major), then a row at a
+//! time the up-sampling along y, bias + leaky ReLU + gain + clamp, and the strided down-sampling
+//! (separable, or 2-D for config R's radial filters), so the rows in flight stay in cache. Every
+//! pass is a list of (tap, contiguous run of a source buffer) pairs summed by `filter_sum`, which
+//! runs as AVX2 code where the CPU has it (`kernels::simd`). Numbers are the reference's up to
+//! float rounding; the parity tests hold them to 1e-5. The module also holds the CPU convolution
+//! (`conv2d`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
