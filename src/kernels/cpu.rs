@@ -178,10 +178,17 @@ impl FilteredLrelu {
                 let f = flipped(k, 1.0); // flipping a row-major square kernel flips both axes
                 let n = *n;
                 let row_len = dp * dcnt;
-                // Tap (ky, kx) of output row oy reads up-sampled row oy·d + ky: offsets from the
-                // output row's first input row, per output phase, computed once.
-                let taps: Vec<Vec<(f32, usize)>> = (0..q).map(|psi| f.iter().enumerate().map(|(t, ft)| (*ft, (t / n) * row_len + tap_at(psi, t % n))).collect()).collect();
+                // Radial filters are symmetric top to bottom: rows ky and n-1-ky have the same
+                // taps, so the two input rows are added first ("folded") and the taps run over
+                // ⌈n/2⌉ rows, half the multiply-adds of the 12x12 filters of config R. Exact
+                // equality is checked; other filters run unfolded.
+                let mirrored = (0..n / 2).all(|ky| f[ky * n..(ky + 1) * n] == f[(n - 1 - ky) * n..(n - ky) * n]);
+                let kept = if mirrored { n.div_ceil(2) } else { n };
+                // Tap (ky, kx) of output row oy reads (folded) row ky of its window: offsets into
+                // that window, per output phase, computed once.
+                let taps: Vec<Vec<(f32, usize)>> = (0..q).map(|psi| f[..kept * n].iter().enumerate().map(|(t, ft)| (*ft, (t / n) * row_len + tap_at(psi, t % n))).collect()).collect();
                 grow(&mut s.c, mh * row_len);
+                grow(&mut s.line, kept * row_len);
                 let mut oy = 0;
                 for r in 0..mh {
                     let dst_row = &mut s.c[r * row_len..(r + 1) * row_len];
@@ -192,7 +199,13 @@ impl FilteredLrelu {
                         deinterleave(&s.b[..mw], d, dst_row);
                     }
                     while oy < oh && oy * d + n == r + 1 {
-                        let rows = &s.c[oy * d * row_len..];
+                        let window = &s.c[oy * d * row_len..(oy * d + n) * row_len];
+                        let rows = if mirrored {
+                            fold_rows(window, n, row_len, &mut s.line[..kept * row_len]);
+                            &s.line[..kept * row_len]
+                        } else {
+                            window
+                        };
                         let out = &mut dst[oy * ow..(oy + 1) * ow];
                         if q == 1 {
                             filter_sum(out, rows, &taps[0]);
@@ -207,6 +220,24 @@ impl FilteredLrelu {
                         oy += 1;
                     }
                 }
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// `out` row ky = window rows ky + (n-1-ky) for ky < n/2, and the middle row itself when n is
+    /// odd (`⌈n/2⌉` rows of `len`).
+    fn fold_rows(window: &[f32], n: usize, len: usize, out: &mut [f32]) {
+        for (ky, dst) in out.chunks_exact_mut(len).enumerate() {
+            let top = &window[ky * len..(ky + 1) * len];
+            if ky == n - 1 - ky {
+                dst.copy_from_slice(top);
+                continue;
+            }
+            let bottom = &window[(n - 1 - ky) * len..(n - ky) * len];
+            for ((o, a), b) in dst.iter_mut().zip(top).zip(bottom) {
+                *o = a + b;
             }
         }
     }
