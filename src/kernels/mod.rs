@@ -211,6 +211,8 @@ pub struct WinogradCache(std::sync::Arc<std::sync::Mutex<Option<Transformed>>>);
 
 struct Transformed {
     source: FlexTensor,
+    /// `(out, in)`: the same buffer read as another shape would need another transform.
+    shape: (usize, usize),
     u: std::sync::Arc<Vec<f32>>,
 }
 
@@ -222,21 +224,24 @@ impl Drop for Transformed {
 
 impl std::fmt::Debug for WinogradCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let held = self.0.lock().map(|e| e.as_ref().map_or(0, |t| t.u.len() * 4)).unwrap_or(0);
-        write!(f, "WinogradCache({held} bytes)")
+        // try_lock: formatting must not wait for (or deadlock with) a transform in progress.
+        match self.0.try_lock() {
+            Ok(entry) => write!(f, "WinogradCache({} bytes)", entry.as_ref().map_or(0, |t| t.u.len() * 4)),
+            Err(_) => write!(f, "WinogradCache(busy)"),
+        }
     }
 }
 
 impl WinogradCache {
     /// The transform of `weight` (`[out, in, 3, 3]`).
     pub(crate) fn get(&self, weight: &HostValues, out_ch: usize, in_ch: usize) -> std::sync::Arc<Vec<f32>> {
-        // A panic while the lock was held left at worst an entry that was complete or absent.
-        let mut entry = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let HostValues::Flex(source) = weight else {
             return std::sync::Arc::new(winograd::transform_filters(weight.values(), out_ch, in_ch));
         };
+        // A panic while the lock was held left at worst an entry that was complete or absent.
+        let mut entry = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(t) = entry.as_ref() {
-            if same_buffer(&t.source, source) {
+            if t.shape == (out_ch, in_ch) && same_buffer(&t.source, source) {
                 return t.u.clone();
             }
         }
@@ -247,7 +252,7 @@ impl WinogradCache {
             .fetch_update(std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed, |held| (held + bytes <= WINOGRAD_CACHE_BYTES).then_some(held + bytes))
             .is_ok();
         if fits {
-            *entry = Some(Transformed { source: source.clone(), u: u.clone() });
+            *entry = Some(Transformed { source: source.clone(), shape: (out_ch, in_ch), u: u.clone() });
         }
         u
     }
@@ -370,4 +375,35 @@ pub fn conv2d_resample(
     }
     let (x, pads) = reference::crop_negative(x, [px0, px1, py0, py1]);
     conv2d(x, w, None, ConvOptions::new_with_padding([1, 1], [(pads[2], pads[3]), (pads[0], pads[1])], [1, 1], groups))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    fn weights(seed: u64) -> Tensor<4> {
+        let device = Device::flex();
+        device.seed(seed);
+        Tensor::random([16, 24, 3, 3], Distribution::Normal(0.0, 1.0), &device)
+    }
+
+    #[test]
+    fn winograd_cache_keeps_a_buffers_transform_and_redoes_it_for_new_weights() {
+        let cache = WinogradCache::default();
+        let w = weights(1);
+        let first = cache.get(&HostValues::new(w.clone()), 16, 24);
+        // The same buffer (another handle to it): the kept transform itself.
+        let again = cache.get(&HostValues::new(w.clone()), 16, 24);
+        assert!(std::sync::Arc::ptr_eq(&first, &again));
+        assert_eq!(*first, winograd::transform_filters(HostValues::new(w.clone()).values(), 16, 24));
+        // The same buffer read as another shape: transformed again.
+        let other_shape = cache.get(&HostValues::new(w.clone()), 24, 16);
+        assert!(!std::sync::Arc::ptr_eq(&first, &other_shape));
+        // New weights: a new transform of the new values.
+        let w2 = weights(2);
+        let second = cache.get(&HostValues::new(w2.clone()), 16, 24);
+        assert_eq!(*second, winograd::transform_filters(HostValues::new(w2).values(), 16, 24));
+        assert_ne!(*second, *first);
+    }
 }
