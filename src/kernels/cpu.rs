@@ -591,17 +591,10 @@ pub fn conv2d_direct(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32]
     // of each overwrites, later taps accumulate), so it is not zero-filled first.
     let mut wide: Vec<f32> = Vec::with_capacity(out_ch * n);
     let dst = SharedMut(wide.as_mut_ptr());
-    DIRECT_SCRATCH.with(|cell| {
-        let mut xp = cell.borrow_mut();
-        // Padded input (scaled per channel) on the threads, plus k zeros of slack so the last
-        // channel's shifted views stay in bounds.
-        let len = in_ch * hp * wp;
-        grow(&mut xp, len + k);
-        xp[len..len + k].fill(0.0);
-        par_planes(&mut xp[..len], hp * wp, threads, || (), |_, c, plane| pad_plane(&x[c * h * w..(c + 1) * h * w], w, pad, wp, scales.input(c), plane));
-        // Jobs are blocks of output columns (pixels), each through every tap, then its output
-        // scales.
-        let xp = &xp[..len + k];
+    // The GEMMs over `src` (input planes `plane` apart, rows `wp` wide, k-1 columns of slack
+    // past the last one) with the weights `wts` (`[out, in, k, k]`). Jobs are blocks of output
+    // columns (pixels), each through every tap, then its output scales.
+    let gemms = |src: &[f32], plane: usize, wts: &[f32]| {
         let block = n.div_ceil(4 * threads).max(256);
         par_jobs(n.div_ceil(block), threads, |j| {
             let dst = dst;
@@ -610,19 +603,19 @@ pub fn conv2d_direct(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32]
             for tap in 0..kk {
                 let (ky, kx) = (tap / k, tap % k);
                 // SAFETY: every pointer/stride pair addresses memory inside its buffer: lhs is
-                // the [out, in] slice of the [out, in, k, k] weight at offset `tap`; rhs has
-                // `in_ch` rows, columns c0..c0+cols of the view starting at ky*wp+kx in `xp`,
-                // whose last read ends at (in_ch-1)*hp*wp + ky*wp + kx + n - 1 < xp.len(); dst is
-                // columns c0..c0+cols of the [out_ch, n] buffer `wide` (capacity out_ch·n),
-                // written by this job only, and not read by the first tap.
+                // the [out, in] slice of the [out, in, k, k] weights at offset `tap`; rhs has
+                // `in_ch` rows, columns c0..c0+cols of the view starting at ky*wp+kx in `src`,
+                // whose last read ends at (in_ch-1)*plane + ky*wp + kx + n - 1 < src.len() (the
+                // callers' slack); dst is columns c0..c0+cols of the [out_ch, n] buffer `wide`
+                // (capacity out_ch·n), written by this job only, and not read by the first tap.
                 unsafe {
                     gemm_strided(
                         (out_ch, cols, in_ch),
                         dst.0.add(c0),
                         (n as isize, 1),
                         tap > 0,
-                        (weight.as_ptr().add(tap), (in_ch * kk) as isize, kk as isize),
-                        (xp.as_ptr().add(ky * wp + kx + c0), (hp * wp) as isize, 1),
+                        (wts.as_ptr().add(tap), (in_ch * kk) as isize, kk as isize),
+                        (src.as_ptr().add(ky * wp + kx + c0), plane as isize, 1),
                     );
                 }
             }
@@ -636,7 +629,25 @@ pub fn conv2d_direct(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32]
                 }
             }
         });
-    });
+    };
+    if k == 1 && pad == 0 {
+        // A 1x1 convolution without padding reads the input in place (its last view ends at
+        // the input's end): the input scales go into a copy of the small [out, in] weights, not
+        // into a scaled copy of the activations (config R's 1x1 layers at 1024² read 0.7 GB).
+        let scaled: Vec<f32> = weight.iter().enumerate().map(|(t, v)| v * scales.input(t % in_ch)).collect();
+        gemms(x, h * w, &scaled);
+    } else {
+        DIRECT_SCRATCH.with(|cell| {
+            let mut xp = cell.borrow_mut();
+            // Padded input (scaled per channel) on the threads, plus k zeros of slack so the
+            // last channel's shifted views stay in bounds.
+            let len = in_ch * hp * wp;
+            grow(&mut xp, len + k);
+            xp[len..len + k].fill(0.0);
+            par_planes(&mut xp[..len], hp * wp, threads, || (), |_, c, plane| pad_plane(&x[c * h * w..(c + 1) * h * w], w, pad, wp, scales.input(c), plane));
+            gemms(&xp[..len + k], hp * wp, weight);
+        });
+    }
     // SAFETY: the jobs covered every column 0..n of every row, so all out_ch·n elements are
     // initialised (a panicking job would have propagated out of the scope before this point).
     unsafe { wide.set_len(out_ch * n) };
