@@ -4,10 +4,10 @@
 //! Networks", 2016). F(4x4, 3x3) (36 per 4x4 tile) was 13% slower per SG3-T 256 image: 26% more
 //! GEMM work and more transformed data to stream.
 //!
-//! Every 3x3 filter is transformed once (`G g Gᵀ` into `U[out][64][in]`; `transform_filters`,
-//! kept between images by `kernels::WinogradCache`); then, a band of tile
-//! rows at a time (so the buffers stay bounded at 1024² and are reused between layers), three
-//! passes, each laid out so every thread streams through its own contiguous block:
+//! Every 3x3 filter is transformed once (`G g Gᵀ` into `U[out][64][in]`: `transform_filters`,
+//! kept between images by `kernels::WinogradCache`); then, a band of tile rows at a time (so the
+//! buffers stay bounded at 1024² and are reused between layers), three passes, each laid out so
+//! every thread streams through its own contiguous block:
 //! 1. transform every 8x8 input tile (`Bᵀ d B`, stride 6) into `V[in][64][tiles]`, threads over
 //!    channels;
 //! 2. 64 GEMMs `M[·][e] = U[·][e] · V[·][e]` (`[out, in] x [in, tiles]`), threads taking whole
