@@ -124,7 +124,6 @@ impl FilteredLrelu {
         // phase (d·ψ + k) mod dp.
         let q = dp / d;
         let oq = ow.div_ceil(q);
-        let runs = |psi: usize| (ow.saturating_sub(psi)).div_ceil(q);
         let tap_at = |psi: usize, k: usize| ((d * psi + k) % dp) * dcnt + (d * psi + k) / dp;
         grow(&mut s.b, row.max(dp * dcnt));
         grow(&mut s.phase_out, q * oq);
@@ -154,12 +153,7 @@ impl FilteredLrelu {
                         deinterleave(&s.b[..mw], d, &mut s.line[..dp * dcnt]);
                         &s.line[..dp * dcnt]
                     };
-                    let xd = &mut s.c[r * q * oq..(r + 1) * q * oq];
-                    for (psi, taps) in x_taps.iter().enumerate() {
-                        let (done, rest) = xd[psi * oq..(psi + 1) * oq].split_at_mut(runs(psi));
-                        filter_sum(done, src, taps);
-                        rest.fill(0.0);
-                    }
+                    phase_sums(&mut s.c[r * q * oq..(r + 1) * q * oq], src, &x_taps, ow);
                     // Output rows whose last tap row is r.
                     while oy < oh && oy * d + f.len() == r + 1 {
                         let rows = &s.c[oy * d * q * oq..];
@@ -208,13 +202,9 @@ impl FilteredLrelu {
                         };
                         let out = &mut dst[oy * ow..(oy + 1) * ow];
                         if q == 1 {
-                            filter_sum(out, rows, &taps[0]);
+                            phase_sums(out, rows, &taps, ow);
                         } else {
-                            for (psi, taps) in taps.iter().enumerate() {
-                                let (done, rest) = s.phase_out[psi * oq..(psi + 1) * oq].split_at_mut(runs(psi));
-                                filter_sum(done, rows, taps);
-                                rest.fill(0.0);
-                            }
+                            phase_sums(&mut s.phase_out[..q * oq], rows, &taps, ow);
                             interleave(&s.phase_out[..q * oq], q, out);
                         }
                         oy += 1;
@@ -240,6 +230,19 @@ multiversion! {
                 *o = a + b;
             }
         }
+    }
+}
+
+/// Phase ψ of the `ow` down-sampled outputs, phase-major in `out` (`q = taps.len()` phases of
+/// `out.len() / q`; output x = q·m + ψ), as `taps[ψ]`'s sums over `src`; the slot past a short
+/// phase's end is zeroed (carried through the pass along y, never read after).
+fn phase_sums(out: &mut [f32], src: &[f32], taps: &[Vec<(f32, usize)>], ow: usize) {
+    let q = taps.len();
+    let oq = out.len() / q;
+    for ((psi, taps), phase) in taps.iter().enumerate().zip(out.chunks_exact_mut(oq)) {
+        let (done, rest) = phase.split_at_mut(ow.saturating_sub(psi).div_ceil(q));
+        filter_sum(done, src, taps);
+        rest.fill(0.0);
     }
 }
 
@@ -271,17 +274,10 @@ multiversion! {
     /// vectors: enough independent additions to cover their latency), 16 for short rows.
     fn filter_sum(out: &mut [f32], src: &[f32], taps: &[(f32, usize)]) {
         let n = out.len();
-        // A row's last partial block is done as a whole block ending at the row's end (every
-        // output is the same sum in the same order in any block, so outputs done twice come out
-        // the same): one more block of independent sums, not a tail of short dependent ones.
         if n >= 64 {
-            if sum_blocks::<64>(out, src, taps, 0) < n {
-                sum_blocks::<64>(out, src, taps, n - 64);
-            }
+            sum_blocks::<64>(out, src, taps);
         } else if n >= 16 {
-            if sum_blocks::<16>(out, src, taps, 0) < n {
-                sum_blocks::<16>(out, src, taps, n - 16);
-            }
+            sum_blocks::<16>(out, src, taps);
         } else {
             let mut acc = [0f32; 16];
             for &(f, off) in taps {
@@ -294,10 +290,14 @@ multiversion! {
     }
 }
 
-/// [`filter_sum`] for the whole `B`-blocks of `out[o..]`; returns where they end.
+/// [`filter_sum`] in blocks of `B` for `out.len() ≥ B`. A row's last partial block is done as a
+/// whole block ending at the row's end (every output is the same sum in the same order in any
+/// block, so outputs done twice come out the same): one more block of independent sums, not a
+/// tail of short dependent ones.
 #[inline(always)]
-fn sum_blocks<const B: usize>(out: &mut [f32], src: &[f32], taps: &[(f32, usize)], mut o: usize) -> usize {
-    while o + B <= out.len() {
+fn sum_blocks<const B: usize>(out: &mut [f32], src: &[f32], taps: &[(f32, usize)]) {
+    let n = out.len();
+    for o in (0..n).step_by(B).map(|o| o.min(n - B)) {
         let mut acc = [0f32; B];
         for &(f, off) in taps {
             for (a, v) in acc.iter_mut().zip(&src[off + o..off + o + B]) {
@@ -305,9 +305,7 @@ fn sum_blocks<const B: usize>(out: &mut [f32], src: &[f32], taps: &[(f32, usize)
             }
         }
         out[o..o + B].copy_from_slice(&acc);
-        o += B;
     }
-    o
 }
 
 /// Splits `buf` into planes of `plane` values and hands them out one at a time to `threads`
