@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod cli;
+pub mod data;
 pub mod error;
 pub mod export;
 pub mod gui;
@@ -15,4 +16,5 @@ pub mod model;
 pub mod render;
 pub mod rng;
 pub mod source;
+pub mod train;
 pub mod weights;

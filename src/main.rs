@@ -12,6 +12,8 @@ fn run() -> anyhow::Result<()> {
         Some(Command::Info(a)) => cli::info::run(a),
         Some(Command::Convert(a)) => cli::convert::run(a),
         Some(Command::Bench(a)) => cli::bench::run(a),
+        Some(Command::Train(a)) => cli::train::run(a),
+        Some(Command::Dataset(a)) => cli::dataset::run(a),
         None => stylescope::gui::run(stylescope::gui::Launch::from_cli(args.network.clone(), args.seed, args.trunc, args.backend)),
     }
 }

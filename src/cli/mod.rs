@@ -4,8 +4,10 @@
 
 pub mod bench;
 pub mod convert;
+pub mod dataset;
 pub mod gen;
 pub mod info;
+pub mod train;
 
 use std::path::PathBuf;
 
@@ -43,6 +45,11 @@ pub enum Command {
     Convert(convert::ConvertArgs),
     /// Time the generator: ms per image, peak memory, backend.
     Bench(bench::BenchArgs),
+    /// Train or fine-tune a network (train.py's flags).
+    Train(train::TrainArgs),
+    /// Make a training dataset from a folder or zip of images (dataset_tool.py).
+    #[command(after_help = dataset::AFTER_HELP)]
+    Dataset(dataset::DatasetArgs),
 }
 
 /// `0-3,7` → [0, 1, 2, 3, 7] (ranges inclusive, as gen_images.py's parse_range).

@@ -83,6 +83,45 @@ pub fn bias_act<const D: usize>(
     x
 }
 
+/// The forward-mode derivative of [`bias_act`]: `(y, ẏ)` for the input `x` and its tangent `xt`
+/// (the bias is constant along the tangent). The slopes follow torch's backward: leaky ReLU passes
+/// `1` where `x + b > 0`, else the slope; the clamp passes where `−c ≤ y ≤ c`. Every factor is
+/// an ordinary tensor op, so autodiff differentiates `ẏ` w.r.t. the weights: the first-order way
+/// to R1's and path length's gradients.
+pub fn bias_act_tangent<const D: usize>(
+    x: Tensor<D>,
+    xt: Tensor<D>,
+    b: Option<Tensor<1>>,
+    act: Activation,
+    gain: f64,
+    clamp: Option<f64>,
+) -> (Tensor<D>, Tensor<D>) {
+    let z = match b {
+        Some(b) => {
+            let mut shape = [1usize; D];
+            shape[1] = b.dims()[0];
+            x + b.reshape(shape)
+        }
+        None => x,
+    };
+    let mut yt = xt;
+    if let Activation::LeakyRelu(slope) = act {
+        let positive = z.clone().greater_elem(0.0).float();
+        yt = yt * positive.mul_scalar(1.0 - slope).add_scalar(slope);
+    }
+    let y = bias_act(z, None, act, gain, None);
+    if gain != 1.0 {
+        yt = yt.mul_scalar(gain);
+    }
+    match clamp {
+        Some(c) => {
+            let inside = y.clone().greater_equal_elem(-c).float() * y.clone().lower_equal_elem(c).float();
+            (y.clamp(-c, c), yt * inside)
+        }
+        None => (y, yt),
+    }
+}
+
 /// Zero insertion: sample `i` goes to `i·up`, followed by `up − 1` zeros, along both axes.
 fn zero_insert(x: Tensor<4>, up_x: usize, up_y: usize) -> Tensor<4> {
     if up_x == 1 && up_y == 1 {

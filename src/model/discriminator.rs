@@ -7,7 +7,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::error::LoadError;
 use crate::kernels::cpu::Taps;
-use crate::kernels::reference::{bias_act, Activation};
+use crate::kernels::reference::{bias_act, bias_act_tangent, Activation};
 use crate::kernels::{conv2d_resample, KernelChoice, ResampleFilter};
 use crate::model::config::{DBlockSpec, DiscriminatorConfig, MappingConfig};
 use crate::model::layers::{FullyConnectedLayer, MappingNetwork, NamedParams, ParamRef};
@@ -64,14 +64,33 @@ impl Conv2dLayer {
         }
     }
 
-    fn forward(&self, x: Tensor<4>, gain: f64) -> Tensor<4> {
+    /// The convolution (with down-sampling), before bias and activation.
+    fn conv(&self, x: Tensor<4>) -> Tensor<4> {
         let [_, in_ch, k, _] = self.weight.dims();
         let w = self.weight.val().div_scalar(((in_ch * k * k) as f64).sqrt());
         let f = ResampleFilter::stored(&self.resample_filter, &self.resample_host);
-        let x = conv2d_resample(x, w, Some(&f), 1, self.down, k / 2, 1, KernelChoice::Auto);
+        conv2d_resample(x, w, Some(&f), 1, self.down, k / 2, 1, KernelChoice::Auto)
+    }
+
+    /// Activation, its total gain and clamp for a layer output gain `gain`.
+    fn act(&self, gain: f64) -> (Activation, f64, Option<f64>) {
         let act = if self.lrelu { Activation::LeakyRelu(0.2) } else { Activation::Linear };
         let act_gain = if self.lrelu { std::f64::consts::SQRT_2 } else { 1.0 };
-        bias_act(x, self.bias.as_ref().map(|b| b.val()), act, act_gain * gain, self.conv_clamp.map(|c| c * gain))
+        (act, act_gain * gain, self.conv_clamp.map(|c| c * gain))
+    }
+
+    fn forward(&self, x: Tensor<4>, gain: f64) -> Tensor<4> {
+        let (act, gain, clamp) = self.act(gain);
+        bias_act(self.conv(x), self.bias.as_ref().map(|b| b.val()), act, gain, clamp)
+    }
+
+    /// `(y, ẏ)` for the input `x` and its tangent `xt` (one convolution over both).
+    fn forward_tangent(&self, x: Tensor<4>, xt: Tensor<4>, gain: f64) -> (Tensor<4>, Tensor<4>) {
+        let n = x.dims()[0];
+        let both = self.conv(Tensor::cat(vec![x, xt], 0));
+        let (z, zt) = (both.clone().narrow(0, 0, n), both.narrow(0, n, n));
+        let (act, gain, clamp) = self.act(gain);
+        bias_act_tangent(z, zt, self.bias.as_ref().map(|b| b.val()), act, gain, clamp)
     }
 }
 
@@ -126,6 +145,47 @@ impl DiscriminatorBlock {
         let x = self.conv1.forward(x, g);
         y + x
     }
+
+    /// `(x, ẋ)` out of the block for the incoming features (and tangent) and the image (and
+    /// tangent).
+    fn forward_tangent(&self, x: Option<(Tensor<4>, Tensor<4>)>, img: &Tensor<4>, img_t: &Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+        let (x, xt) = match (&self.fromrgb, x) {
+            (Some(fromrgb), x) => {
+                let (y, yt) = fromrgb.forward_tangent(img.clone(), img_t.clone(), 1.0);
+                match x {
+                    Some((x, xt)) => (x + y, xt + yt),
+                    None => (y, yt),
+                }
+            }
+            (None, Some(x)) => x,
+            (None, None) => (img.clone(), img_t.clone()),
+        };
+        let g = std::f64::consts::FRAC_1_SQRT_2;
+        let (y, yt) = self.skip.forward_tangent(x.clone(), xt.clone(), g);
+        let (x, xt) = self.conv0.forward_tangent(x, xt, 1.0);
+        let (x, xt) = self.conv1.forward_tangent(x, xt, g);
+        (y + x, yt + xt)
+    }
+}
+
+/// `(y, ẏ)` of [`minibatch_std`] for the input `x` and its tangent `xt`: the centred tangent
+/// through `d sqrt(m) = mean(y·ẏ) / sqrt(m)` of every group's standard deviation.
+pub fn minibatch_std_tangent(x: Tensor<4>, xt: Tensor<4>, group_size: usize, num_channels: usize) -> (Tensor<4>, Tensor<4>) {
+    let [n, c, h, w] = x.dims();
+    let g = group_size.min(n).max(1);
+    let g = if n % g == 0 { g } else { 1 };
+    let f = num_channels.max(1);
+    let y: Tensor<6> = x.clone().reshape([g, n / g, f, c / f, h, w]);
+    let yt: Tensor<6> = xt.clone().reshape([g, n / g, f, c / f, h, w]);
+    let y = y.clone() - y.mean_dim(0);
+    let yt = yt.clone() - yt.mean_dim(0);
+    let s = y.clone().square().mean_dim(0).add_scalar(1e-8).sqrt();
+    let st = (y * yt).mean_dim(0) / s.clone();
+    let spread = |t: Tensor<6>| -> Tensor<4> {
+        let t: Tensor<4> = t.mean_dim(3).mean_dim(4).mean_dim(5).reshape([n / g, f, 1, 1]);
+        t.repeat_dim(0, g).repeat_dim(2, h).repeat_dim(3, w)
+    };
+    (Tensor::cat(vec![x, spread(s)], 1), Tensor::cat(vec![xt, spread(st)], 1))
 }
 
 /// Minibatch standard deviation over groups of `min(group_size, N)` samples.
@@ -213,6 +273,31 @@ impl Discriminator {
                 (x * cmap).sum_dim(1).div_scalar((self.config.cmap_dim as f64).sqrt())
             }
             _ => x,
+        }
+    }
+
+    /// The logits and their derivative along an image tangent `img_t`: `(D(x), J_D(x)·ẋ)`, both
+    /// `[N, 1]`, as ordinary differentiable tensors. Backpropagating `Σ J_D(x)·v` with
+    /// `v = ∇ₓΣD(x)` gives ½·∇θ‖∇ₓΣD(x)‖², the gradient of R1, with first-order autodiff only.
+    pub fn forward_tangent(&self, img: Tensor<4>, img_t: Tensor<4>, c: Option<Tensor<2>>) -> (Tensor<2>, Tensor<2>) {
+        let mut x = None;
+        for block in &self.blocks {
+            x = Some(block.forward_tangent(x, &img, &img_t));
+        }
+        let (x, xt) = x.unwrap_or((img, img_t));
+        let n = x.dims()[0];
+        let (x, xt) = minibatch_std_tangent(x, xt, self.config.mbstd_group_size, self.config.mbstd_num_channels);
+        let (x, xt) = self.conv.forward_tangent(x, xt, 1.0);
+        let (x, xt): (Tensor<2>, Tensor<2>) = (x.reshape([n as i64, -1]), xt.reshape([n as i64, -1]));
+        let (x, xt) = self.fc.forward_tangent(x, xt);
+        let (x, xt) = self.out.forward_tangent(x, xt);
+        match (&self.mapping, c) {
+            (Some(mapping), Some(c)) => {
+                let cmap = mapping.forward_w(None, Some(c), None);
+                let norm = (self.config.cmap_dim as f64).sqrt();
+                ((x * cmap.clone()).sum_dim(1).div_scalar(norm), (xt * cmap).sum_dim(1).div_scalar(norm))
+            }
+            _ => (x, xt),
         }
     }
 }

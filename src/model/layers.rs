@@ -6,7 +6,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::error::LoadError;
 use crate::kernels::cpu::Taps;
-use crate::kernels::reference::{bias_act, default_gain, Activation};
+use crate::kernels::reference::{bias_act, bias_act_tangent, default_gain, Activation};
 use crate::kernels::ResampleFilter;
 use crate::model::config::MappingConfig;
 use crate::weights::{Init, WeightSource};
@@ -80,6 +80,16 @@ impl ParamRef<'_> {
 /// Collects `(official name, parameter)` pairs.
 pub type NamedParams<'a> = Vec<(String, ParamRef<'a>)>;
 
+/// `torch.lerp(start, end, weight)` for f32 (its two formulas, chosen by |weight| < 0.5), the
+/// update of every moving average of the official code.
+pub fn lerp(start: f32, end: f32, weight: f32) -> f32 {
+    if weight.abs() < 0.5 {
+        start + weight * (end - start)
+    } else {
+        end - (end - start) * (1.0 - weight)
+    }
+}
+
 /// `outer([1,3,3,1]) / 64`: the 2-D resample filter of StyleGAN2's layers and the discriminator.
 pub fn resample_filter_init() -> Init {
     let k = [1.0f32, 3.0, 3.0, 1.0];
@@ -142,13 +152,25 @@ impl FullyConnectedLayer {
         self.weight.dims()[1]
     }
 
-    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+    /// The effective weight `W·lr/√in`, bias `b·lr` and activation.
+    fn effective(&self) -> (Tensor<2>, Option<Tensor<1>>, Activation) {
         let in_features = self.in_features() as f64;
         let w = self.weight.val().mul_scalar(self.lr_multiplier / in_features.sqrt());
-        let x = x.matmul(w.transpose());
         let b = self.bias.as_ref().map(|b| b.val().mul_scalar(self.lr_multiplier));
         let act = if self.lrelu { Activation::LeakyRelu(0.2) } else { Activation::Linear };
-        bias_act(x, b, act, default_gain(act), None)
+        (w, b, act)
+    }
+
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let (w, b, act) = self.effective();
+        bias_act(x.matmul(w.transpose()), b, act, default_gain(act), None)
+    }
+
+    /// `(y, ẏ)`: the output and its derivative along the input tangent `xt`.
+    pub fn forward_tangent(&self, x: Tensor<2>, xt: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        let (w, b, act) = self.effective();
+        let wt = w.transpose();
+        bias_act_tangent(x.matmul(wt.clone()), xt.matmul(wt), b, act, default_gain(act), None)
     }
 }
 
@@ -234,6 +256,18 @@ impl MappingNetwork {
             rec2(&mut trace, || format!("map/fc{i}"), &x);
         }
         x
+    }
+
+    /// `w_avg ← lerp(mean over the batch of w, w_avg, beta)` (the official `update_emas`), with
+    /// `w` the un-broadcast mapping output; f32 on the host like torch.
+    pub fn update_w_avg(&mut self, w: &Tensor<2>, beta: f64) -> Result<(), crate::error::DeviceError> {
+        let Some(avg) = &self.w_avg else { return Ok(()) };
+        let batch_mean = crate::backend::read_f32(w.clone().detach().mean_dim(0))?;
+        let old = crate::backend::read_f32(avg.clone())?;
+        let new: Vec<f32> = batch_mean.iter().zip(&old).map(|(&m, &a)| lerp(m, a, beta as f32)).collect();
+        let n = new.len();
+        self.w_avg = Some(Tensor::from_data(burn::tensor::TensorData::new(new, [n]), &w.device()));
+        Ok(())
     }
 
     /// Broadcast to `[N, num_ws, w_dim]` and truncate the first `cutoff` ws (all when `None`)

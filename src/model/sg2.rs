@@ -9,7 +9,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 
 use crate::error::LoadError;
 use crate::kernels::cpu::Taps;
-use crate::kernels::reference::{bias_act, Activation};
+use crate::kernels::reference::{bias_act, bias_act_tangent, Activation};
 use crate::kernels::{conv2d_resample, upsample2d, KernelChoice, ResampleFilter};
 use crate::model::config::{Sg2BlockSpec, Sg2Config};
 use crate::model::layers::{rec2, rec4, FullyConnectedLayer, NamedParams, ParamRef, Trace};
@@ -74,7 +74,7 @@ impl SynthesisLayer {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn forward(&self, x: Tensor<4>, w: Tensor<2>, noise: NoiseMode, noise_gain: f64, kernels: KernelChoice, trace: &mut Option<&mut Trace>, name: &str) -> Tensor<4> {
+    fn forward(&self, x: Tensor<4>, w: Tensor<2>, noise: NoiseMode, noise_gain: f64, given: Option<&Tensor<4>>, kernels: KernelChoice, trace: &mut Option<&mut Trace>, name: &str) -> Tensor<4> {
         let styles = self.affine.forward(w);
         rec2(trace, || format!("{name}.affine"), &styles);
         let n = x.dims()[0];
@@ -85,17 +85,64 @@ impl SynthesisLayer {
             let s = self.noise_strength.val();
             if noise_gain == 1.0 { s } else { s.mul_scalar(noise_gain) }
         };
-        let x = match noise {
-            NoiseMode::Const => x + (self.noise_const.clone() * strength().reshape([1, 1])).reshape([1, 1, r, r]),
-            NoiseMode::Random => {
+        let x = match (given, noise) {
+            // Training's 'random' noise, drawn by the caller: `draw · noise_strength`.
+            (Some(z), _) => x + z.clone() * strength().reshape([1, 1, 1, 1]),
+            (None, NoiseMode::Const) => x + (self.noise_const.clone() * strength().reshape([1, 1])).reshape([1, 1, r, r]),
+            (None, NoiseMode::Random) => {
                 let z = Tensor::<4>::random([n, 1, r, r], Distribution::Normal(0.0, 1.0), &x.device());
                 x + z * strength().reshape([1, 1, 1, 1])
             }
-            NoiseMode::None => x,
+            (None, NoiseMode::None) => x,
         };
         let x = bias_act(x, Some(self.bias.val()), Activation::LeakyRelu(0.2), std::f64::consts::SQRT_2, self.conv_clamp);
         rec4(trace, || name.to_string(), &x);
         x
+    }
+}
+
+impl SynthesisLayer {
+    /// `(y, ẏ)`: the training forward (non-fused modulated convolution, the caller's noise) and
+    /// its derivative along the input tangent `xt` (`None`: zero) and the w tangent `wt`.
+    /// Demodulation's derivative is `ḋ = −d³·Σᵢ (Σₖ W²)ₒᵢ sᵢ ṡᵢ`.
+    fn forward_tangent(&self, x: Tensor<4>, xt: Option<Tensor<4>>, w: Tensor<2>, wt: Tensor<2>, noise: &Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+        let (s, st) = self.affine.forward_tangent(w, wt);
+        let n = x.dims()[0];
+        let weight = self.weight.val();
+        let [out_ch, in_ch, _, _] = weight.dims();
+        let wsq: Tensor<2> = weight.clone().square().sum_dim(2).sum_dim(3).reshape([out_ch, in_ch]);
+        let d = s.clone().square().matmul(wsq.clone().transpose()).add_scalar(1e-8).sqrt().recip(); // [n, out]
+        let dt = (s.clone() * st.clone()).matmul(wsq.transpose()) * d.clone().powi_scalar(3).neg();
+        let s4 = s.reshape([n, in_ch, 1, 1]);
+        let xs = x.clone() * s4.clone();
+        let xst = x * st.reshape([n, in_ch, 1, 1]);
+        let xst = match xt {
+            Some(xt) => xst + xt * s4,
+            None => xst,
+        };
+        let f = ResampleFilter::stored(&self.resample_filter, &self.resample_host);
+        let both = conv2d_resample(Tensor::cat(vec![xs, xst], 0), weight, Some(&f), self.up, 1, 1, 1, KernelChoice::Auto);
+        let (c, ct) = (both.clone().narrow(0, 0, n), both.narrow(0, n, n));
+        let d4 = d.reshape([n, out_ch, 1, 1]);
+        let y = c.clone() * d4.clone() + noise.clone() * self.noise_strength.val().reshape([1, 1, 1, 1]);
+        let yt = ct * d4 + c * dt.reshape([n, out_ch, 1, 1]);
+        bias_act_tangent(y, yt, Some(self.bias.val()), Activation::LeakyRelu(0.2), std::f64::consts::SQRT_2, self.conv_clamp)
+    }
+}
+
+impl ToRGBLayer {
+    /// `(y, ẏ)` for the input tangent `xt` and the w tangent `wt`.
+    fn forward_tangent(&self, x: Tensor<4>, xt: Tensor<4>, w: Tensor<2>, wt: Tensor<2>) -> (Tensor<4>, Tensor<4>) {
+        let [_, in_ch, _, _] = self.weight.dims();
+        let n = x.dims()[0];
+        let (s, st) = self.affine.forward_tangent(w, wt);
+        let g = (in_ch as f64).sqrt().recip();
+        let (s, st) = (s.mul_scalar(g).reshape([n, in_ch, 1, 1]), st.mul_scalar(g).reshape([n, in_ch, 1, 1]));
+        let xs = x.clone() * s.clone();
+        let xst = xt * s + x * st;
+        let both = conv2d_resample(Tensor::cat(vec![xs, xst], 0), self.weight.val(), None, 1, 1, 0, 1, KernelChoice::Auto);
+        let (y, yt) = (both.clone().narrow(0, 0, n), both.narrow(0, n, n));
+        bias_act_tangent(y, yt, Some(self.bias.val()), Activation::Linear, 1.0, self.conv_clamp)
     }
 }
 
@@ -209,6 +256,7 @@ impl SynthesisBlock {
         ws: &Tensor<3>,
         noise: NoiseMode,
         noise_gain: f64,
+        given: Option<&[Tensor<4>]>,
         kernels: KernelChoice,
         trace: &mut Option<&mut Trace>,
     ) -> (Tensor<4>, Tensor<4>) {
@@ -224,11 +272,13 @@ impl SynthesisBlock {
             (None, Some(x)) => x,
             (None, None) => unreachable_block_input(n, &self.spec, &ws.device()),
         };
+        let mut given = given.map(|g| g.iter());
+        let mut next_noise = || given.as_mut().and_then(|g| g.next());
         if let Some(conv0) = &self.conv0 {
-            x = conv0.forward(x, w_at(idx), noise, noise_gain, kernels, trace, &format!("{name}.conv0"));
+            x = conv0.forward(x, w_at(idx), noise, noise_gain, next_noise(), kernels, trace, &format!("{name}.conv0"));
             idx += 1;
         }
-        x = self.conv1.forward(x, w_at(idx), noise, noise_gain, kernels, trace, &format!("{name}.conv1"));
+        x = self.conv1.forward(x, w_at(idx), noise, noise_gain, next_noise(), kernels, trace, &format!("{name}.conv1"));
         idx += 1;
         let y = self.torgb.forward(x.clone(), w_at(idx), kernels, trace, &format!("{name}.torgb"));
         let img = match img {
@@ -238,6 +288,52 @@ impl SynthesisBlock {
         rec4(trace, || format!("{name}:0"), &x);
         rec4(trace, || format!("{name}:1"), &img);
         (x, img)
+    }
+}
+
+impl SynthesisBlock {
+    /// `((x, ẋ), (img, img_t))` of the block along the ws tangent `wst`, with the given noise.
+    #[allow(clippy::type_complexity)]
+    fn forward_tangent(
+        &self,
+        x: Option<(Tensor<4>, Tensor<4>)>,
+        img: Option<(Tensor<4>, Tensor<4>)>,
+        ws: &Tensor<3>,
+        wst: &Tensor<3>,
+        noise: &[Tensor<4>],
+    ) -> ((Tensor<4>, Tensor<4>), (Tensor<4>, Tensor<4>)) {
+        let [n, _, w_dim] = ws.dims();
+        let at = |t: &Tensor<3>, i: usize| t.clone().narrow(1, self.spec.w_index + i, 1).reshape([n, w_dim]);
+        let mut idx = 0;
+        let mut noise = noise.iter();
+        let zero_noise = |r: usize| Tensor::<4>::zeros([n, 1, r, r], &ws.device());
+        let (mut x, mut xt) = match (&self.constant, x) {
+            (Some(c), _) => {
+                let [ch, r, _] = c.dims();
+                (c.val().unsqueeze_dim::<4>(0).repeat_dim(0, n).reshape([n, ch, r, r]), None)
+            }
+            (None, Some((x, xt))) => (x, Some(xt)),
+            (None, None) => (unreachable_block_input(n, &self.spec, &ws.device()), None),
+        };
+        if let Some(conv0) = &self.conv0 {
+            let z = noise.next().cloned().unwrap_or_else(|| zero_noise(conv0.resolution));
+            let (y, yt) = conv0.forward_tangent(x, xt, at(ws, idx), at(wst, idx), &z);
+            (x, xt) = (y, Some(yt));
+            idx += 1;
+        }
+        let z = noise.next().cloned().unwrap_or_else(|| zero_noise(self.conv1.resolution));
+        let (x, xt) = self.conv1.forward_tangent(x, xt, at(ws, idx), at(wst, idx), &z);
+        idx += 1;
+        let (y, yt) = self.torgb.forward_tangent(x.clone(), xt.clone(), at(ws, idx), at(wst, idx));
+        let img = match img {
+            Some((img, img_t)) => {
+                let f = ResampleFilter::stored(&self.resample_filter, &self.resample_host);
+                let up = |t| upsample2d(t, &f, 2, KernelChoice::Auto);
+                (up(img) + y, up(img_t) + yt)
+            }
+            None => (y, yt),
+        };
+        ((x, xt), img)
     }
 }
 
@@ -265,11 +361,69 @@ impl SynthesisNetwork {
         }
     }
 
-    pub fn forward(&self, ws: Tensor<3>, noise: NoiseMode, noise_gain: f64, kernels: KernelChoice, mut trace: Option<&mut Trace>) -> Tensor<4> {
+    pub fn forward(&self, ws: Tensor<3>, noise: NoiseMode, noise_gain: f64, kernels: KernelChoice, trace: Option<&mut Trace>) -> Tensor<4> {
+        self.forward_inner(ws, noise, noise_gain, None, kernels, trace)
+    }
+
+    /// The shapes of the noise inputs a batch of `n` takes, in synthesis order (b4.conv1,
+    /// b8.conv0, b8.conv1, ...; ToRGB has none).
+    pub fn noise_shapes(&self, n: usize) -> Vec<[usize; 4]> {
+        self.blocks
+            .iter()
+            .flat_map(|b| {
+                let r = b.conv1.resolution;
+                let count = if b.conv0.is_some() { 2 } else { 1 };
+                std::iter::repeat_n([n, 1, r, r], count)
+            })
+            .collect()
+    }
+
+    /// The stored `noise_const` buffers as noise inputs for a batch of `n` (noise mode const, in
+    /// [`Self::noise_shapes`] order).
+    pub fn const_noise(&self, n: usize) -> Vec<Tensor<4>> {
+        self.blocks
+            .iter()
+            .flat_map(|b| b.conv0.iter().chain(std::iter::once(&b.conv1)))
+            .map(|l| {
+                let r = l.resolution;
+                l.noise_const.clone().reshape([1, 1, r, r]).repeat_dim(0, n)
+            })
+            .collect()
+    }
+
+    /// The training forward: 'random' noise mode with the caller's draws (`noise_shapes`
+    /// order), each scaled by its layer's `noise_strength`.
+    pub fn forward_with_noise(&self, ws: Tensor<3>, noise: &[Tensor<4>], kernels: KernelChoice) -> Tensor<4> {
+        self.forward_inner(ws, NoiseMode::Random, 1.0, Some(noise), kernels, None)
+    }
+
+    /// `(img, J_img(ws)·wst)`: the training forward with the caller's noise and its derivative
+    /// along the ws tangent `wst`, both as differentiable tensors (path-length regularisation's
+    /// first-order form, see `train::loss::greg`).
+    pub fn forward_tangent(&self, ws: Tensor<3>, wst: Tensor<3>, noise: &[Tensor<4>]) -> (Tensor<4>, Tensor<4>) {
         let mut x = None;
         let mut img = None;
+        let mut used = 0;
         for block in &self.blocks {
-            let (nx, nimg) = block.forward(x, img, &ws, noise, noise_gain, kernels, &mut trace);
+            let count = if block.conv0.is_some() { 2 } else { 1 };
+            let block_noise = &noise[used.min(noise.len())..(used + count).min(noise.len())];
+            used += count;
+            let (nx, nimg) = block.forward_tangent(x, img, &ws, &wst, block_noise);
+            x = Some(nx);
+            img = Some(nimg);
+        }
+        img.unwrap_or_else(|| (Tensor::zeros([1, 1, 1, 1], &ws.device()), Tensor::zeros([1, 1, 1, 1], &ws.device())))
+    }
+
+    fn forward_inner(&self, ws: Tensor<3>, noise: NoiseMode, noise_gain: f64, given: Option<&[Tensor<4>]>, kernels: KernelChoice, mut trace: Option<&mut Trace>) -> Tensor<4> {
+        let mut x = None;
+        let mut img = None;
+        let mut used = 0;
+        for block in &self.blocks {
+            let count = if block.conv0.is_some() { 2 } else { 1 };
+            let block_noise = given.map(|g| &g[used.min(g.len())..(used + count).min(g.len())]);
+            used += count;
+            let (nx, nimg) = block.forward(x, img, &ws, noise, noise_gain, block_noise, kernels, &mut trace);
             x = Some(nx);
             img = Some(nimg);
         }

@@ -451,6 +451,24 @@ impl SynthesisNetwork {
         }
     }
 
+    /// The training forward with `update_emas` (the official Dmain phase): before each layer
+    /// uses it, its `magnitude_ema` moves to `lerp(mean(x²), magnitude_ema, beta)` of the layer's
+    /// input, in f32 on the host like torch's in-place update. The buffers stay updated.
+    pub fn forward_update_emas(&mut self, ws: Tensor<3>, beta: f64, kernels: KernelChoice) -> Result<Tensor<4>, crate::error::DeviceError> {
+        let [n, _, w_dim] = ws.dims();
+        let w_at = |i: usize| ws.clone().narrow(1, i, 1).reshape([n, w_dim]);
+        let mut x = self.input.forward(w_at(0), None, &mut None, "input");
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            let cur = crate::backend::read_f32(x.clone().detach().square().mean())?;
+            let ema = crate::backend::read_f32(layer.magnitude_ema.clone())?;
+            let (cur, ema) = (cur.first().copied().unwrap_or(0.0), ema.first().copied().unwrap_or(1.0));
+            let updated = crate::model::layers::lerp(cur, ema, beta as f32);
+            layer.magnitude_ema = Tensor::from_data(TensorData::new(vec![updated], [1]), &x.device());
+            x = layer.forward(x, w_at(i + 1), kernels, &mut None);
+        }
+        Ok(x.mul_scalar(self.output_scale))
+    }
+
     /// `ws [N, num_ws, w_dim]` → image `[N, C, res, res]`.
     pub fn forward(&self, ws: Tensor<3>, transform: Option<Tensor<2>>, kernels: KernelChoice, mut trace: Option<&mut Trace>) -> Tensor<4> {
         let [n, _, w_dim] = ws.dims();

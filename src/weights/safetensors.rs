@@ -90,6 +90,81 @@ pub fn f16_to_f32(h: u16) -> f32 {
     f32::from_bits(bits)
 }
 
+/// A training snapshot's metadata: every network's config and the training state (opaque
+/// here). Its tensors are stored under `{network}/` prefixes (`G/`, `D/`, `G_ema/`, and the
+/// optimiser's `opt_G/...`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SnapshotMeta {
+    pub format: String,
+    pub networks: BTreeMap<String, StoredConfig>,
+    pub training: serde_json::Value,
+}
+
+const SNAPSHOT_KEY: &str = "stylescope-snapshot";
+const SNAPSHOT_FORMAT: &str = "stylescope-snapshot-v1";
+
+fn snapshot_meta(path: &Path, bytes: &[u8]) -> Result<Option<SnapshotMeta>, LoadError> {
+    let Ok((_, meta)) = SafeTensors::read_metadata(bytes) else { return Ok(None) };
+    match meta.metadata().as_ref().and_then(|m| m.get(SNAPSHOT_KEY)) {
+        Some(json) => serde_json::from_str(json).map(Some).map_err(|e| bad(path, format!("metadata '{SNAPSHOT_KEY}' is not a valid snapshot: {e}"))),
+        None => Ok(None),
+    }
+}
+
+/// Every tensor of a file (f32) and, for a training snapshot, its metadata.
+pub fn read_raw(path: &Path) -> Result<(BTreeMap<String, HostTensor>, Option<SnapshotMeta>), LoadError> {
+    let bytes = std::fs::read(path).map_err(|error| LoadError::Io { path: path.into(), error })?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(path, e.to_string()))?;
+    let mut tensors = BTreeMap::new();
+    for (name, view) in st.tensors() {
+        let data = decode(view.dtype(), view.data()).ok_or_else(|| bad(path, format!("tensor '{name}' has unsupported dtype {:?}", view.dtype())))?;
+        tensors.insert(name, HostTensor { shape: view.shape().to_vec(), data: data.into_iter().map(|v| v as f32).collect() });
+    }
+    Ok((tensors, snapshot_meta(path, &bytes)?))
+}
+
+/// Writes a training snapshot atomically: `tensors` (already prefixed) plus the metadata.
+pub fn write_snapshot(path: &Path, tensors: &BTreeMap<String, HostTensor>, networks: BTreeMap<String, StoredConfig>, training: serde_json::Value) -> Result<(), SaveError> {
+    let meta = SnapshotMeta { format: SNAPSHOT_FORMAT.into(), networks, training };
+    let json = serde_json::to_string(&meta).map_err(|e| SaveError::Encode { path: path.into(), detail: e.to_string() })?;
+    let bytes = encode(path, tensors, [(SNAPSHOT_KEY.to_string(), json)].into())?;
+    write_atomic(path, &bytes)
+}
+
+/// A network's config in a snapshot.
+pub fn stored_config(net: &NetworkFile) -> StoredConfig {
+    StoredConfig { format: FORMAT.into(), network: net.which.key().into(), class_name: net.class_name.clone(), init_kwargs: net.init_kwargs.clone() }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder, flushed to disk and
+/// renamed over the target: a reader sees the old file or the whole new one, never a part.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SaveError> {
+    use std::io::Write;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
+    let io = |error| SaveError::Io { path: path.into(), error };
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(io)
+}
+
+fn encode(path: &Path, tensors: &BTreeMap<String, HostTensor>, meta: HashMap<String, String>) -> Result<Vec<u8>, SaveError> {
+    let bufs: Vec<(String, Vec<usize>, Vec<u8>)> = tensors.iter().map(|(k, t)| (k.clone(), t.shape.clone(), t.data.iter().flat_map(|v| v.to_le_bytes()).collect())).collect();
+    let mut views = Vec::with_capacity(bufs.len());
+    for (k, shape, data) in &bufs {
+        let view = safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), data).map_err(|e| SaveError::Encode { path: path.into(), detail: format!("{k}: {e}") })?;
+        views.push((k.clone(), view));
+    }
+    safetensors::serialize(views, Some(meta)).map_err(|e| SaveError::Encode { path: path.into(), detail: e.to_string() })
+}
+
 fn find_config(path: &Path, bytes: &[u8], which: Which) -> Result<StoredConfig, LoadError> {
     if let Ok((_, meta)) = SafeTensors::read_metadata(bytes) {
         if let Some(json) = meta.metadata().as_ref().and_then(|m| m.get(METADATA_KEY)) {
@@ -131,6 +206,9 @@ fn find_config(path: &Path, bytes: &[u8], which: Which) -> Result<StoredConfig, 
 /// Reads a network from `.safetensors` (+ config).
 pub fn read(path: &Path, which: Which) -> Result<NetworkFile, LoadError> {
     let bytes = std::fs::read(path).map_err(|error| LoadError::Io { path: path.into(), error })?;
+    if let Some(meta) = snapshot_meta(path, &bytes)? {
+        return read_from_snapshot(path, &bytes, meta, which);
+    }
     let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(path, e.to_string()))?;
     let cfg = find_config(path, &bytes, which)?;
     let mut tensors = BTreeMap::new();
@@ -146,30 +224,30 @@ pub fn read(path: &Path, which: Which) -> Result<NetworkFile, LoadError> {
     Ok(NetworkFile { path: path.into(), which, class_name: cfg.class_name, init_kwargs: cfg.init_kwargs, tensors })
 }
 
+/// One network (`which`) of a training snapshot.
+fn read_from_snapshot(path: &Path, bytes: &[u8], meta: SnapshotMeta, which: Which) -> Result<NetworkFile, LoadError> {
+    let cfg = meta.networks.get(which.key()).cloned().ok_or_else(|| LoadError::MissingNetwork {
+        path: path.into(),
+        wanted: which.key().into(),
+        available: meta.networks.keys().cloned().collect::<Vec<_>>().join(", "),
+    })?;
+    let st = SafeTensors::deserialize(bytes).map_err(|e| bad(path, e.to_string()))?;
+    let prefix = format!("{}/", which.key());
+    let mut tensors = BTreeMap::new();
+    for (name, view) in st.tensors() {
+        let Some(key) = name.strip_prefix(&prefix) else { continue };
+        let data = decode(view.dtype(), view.data()).ok_or_else(|| bad(path, format!("tensor '{name}' has unsupported dtype {:?}", view.dtype())))?;
+        tensors.insert(key.to_string(), HostTensor { shape: view.shape().to_vec(), data: data.into_iter().map(|v| v as f32).collect() });
+    }
+    Ok(NetworkFile { path: path.into(), which, class_name: cfg.class_name, init_kwargs: cfg.init_kwargs, tensors })
+}
+
 /// Writes `net` as `path` (float32, official names) and the sidecar config beside it.
 pub fn write(net: &NetworkFile, path: &Path) -> Result<(), SaveError> {
-    let cfg = StoredConfig {
-        format: FORMAT.into(),
-        network: net.which.key().into(),
-        class_name: net.class_name.clone(),
-        init_kwargs: net.init_kwargs.clone(),
-    };
+    let cfg = stored_config(net);
     let json = serde_json::to_string_pretty(&cfg).map_err(|e| SaveError::Encode { path: path.into(), detail: e.to_string() })?;
-    let bufs: Vec<(String, Vec<usize>, Vec<u8>)> = net
-        .tensors
-        .iter()
-        .map(|(k, t)| (k.clone(), t.shape.clone(), t.data.iter().flat_map(|v| v.to_le_bytes()).collect()))
-        .collect();
-    let mut views = Vec::with_capacity(bufs.len());
-    for (k, shape, data) in &bufs {
-        let view = safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), data)
-            .map_err(|e| SaveError::Encode { path: path.into(), detail: format!("{k}: {e}") })?;
-        views.push((k.clone(), view));
-    }
     let meta: HashMap<String, String> = [(METADATA_KEY.to_string(), json.clone()), ("class_name".to_string(), net.class_name.clone())].into();
-    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| SaveError::Encode { path: path.into(), detail: e.to_string() })?;
-    std::fs::write(path, bytes).map_err(|error| SaveError::Io { path: path.into(), error })?;
-    let sidecar = path.with_extension("json");
-    std::fs::write(&sidecar, json).map_err(|error| SaveError::Io { path: sidecar, error })?;
+    write_atomic(path, &encode(path, &net.tensors, meta)?)?;
+    write_atomic(&path.with_extension("json"), json.as_bytes())?;
     Ok(())
 }

@@ -1,0 +1,76 @@
+//! `stylescope train`: train.py's command line over the training loop, with a progress bar
+//! (kimg, ETA, the last losses) and Ctrl-C finishing with a snapshot.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::train::options::TrainOptions;
+use crate::train::training_loop::Trainer;
+
+pub type TrainArgs = TrainOptions;
+
+pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    let mut trainer = Trainer::new(args.clone())?;
+    if args.dry_run {
+        println!("{}", serde_json::to_string_pretty(&trainer.opts)?);
+        println!("{}", serde_json::to_string_pretty(&trainer.derived)?);
+        return Ok(());
+    }
+    if trainer.opts.metrics != "none" {
+        eprintln!("note: --metrics {} is not computed by StyleScope yet; training continues without metrics", trainer.opts.metrics);
+    }
+    eprintln!("Training in {} (backend {})", trainer.run_dir.display(), trainer.opts.backend.name());
+    let total = (trainer.opts.kimg * 1000.0) as u64;
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} img  {elapsed_precise} ETA {eta}  {msg}")
+            .context("progress bar template")?,
+    );
+    bar.set_position(trainer.progress.cur_nimg);
+    let printer = bar.clone();
+    trainer.on_line = Box::new(move |line| printer.println(line));
+    install_sigint();
+    trainer.start()?;
+    loop {
+        let stop = STOP.load(Ordering::SeqCst);
+        if trainer.done() && !stop {
+            break;
+        }
+        trainer.step(stop)?;
+        bar.set_position(trainer.progress.cur_nimg);
+        bar.set_message(trainer.last_losses());
+        if stop {
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    if STOP.load(Ordering::SeqCst) {
+        eprintln!("Stopped at kimg {:.1}; continue with --resume latest", trainer.progress.cur_nimg as f64 / 1000.0);
+    } else {
+        eprintln!("Done: {}", trainer.run_dir.display());
+    }
+    Ok(())
+}
+
+/// Set by the first Ctrl-C: the loop writes a snapshot and stops.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Ctrl-C asks for a clean stop (a snapshot, then exit); a second Ctrl-C ends the process at
+/// once (the last complete snapshot stays valid: snapshots are written atomically).
+fn install_sigint() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" fn on_sigint(_: libc::c_int) {
+            if STOP.swap(true, Ordering::SeqCst) {
+                // SAFETY: _exit is async-signal-safe.
+                unsafe { libc::_exit(130) }
+            }
+        }
+        // SAFETY: the handler only touches an atomic and calls _exit, both async-signal-safe.
+        unsafe {
+            libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
+        }
+    }
+}

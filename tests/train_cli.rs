@@ -1,0 +1,171 @@
+//! `stylescope train` end to end, as a user runs it: a fresh run writes the official files
+//! (log, stats.jsonl, reals/fakes grids, snapshots the other commands open); a run stopped and
+//! continued with `--resume latest` ends bit-identical to an uninterrupted one; a run killed
+//! with SIGKILL resumes from its last complete snapshot; fine-tuning from a snapshot; one-line
+//! errors for bad flags, data and mismatched snapshots.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use stylescope::weights::HostTensor;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_stylescope"))
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn run_err(cmd: &mut Command, needle: &str) -> String {
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "expected failure, got success: {err}");
+    assert!(!err.contains("panicked"), "panicked: {err}");
+    assert!(err.contains(needle), "error should mention {needle:?}: {err}");
+    err
+}
+
+/// A folder of `n` smooth random `res`² RGB PNGs.
+fn make_images(dir: &Path, n: usize, res: u32) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut rng = stylescope::rng::RandomState::new(5);
+    for i in 0..n {
+        let (a, b, c) = (rng.next_f64() * 6.0, rng.next_f64() * 6.0, rng.next_f64());
+        let img = image::RgbImage::from_fn(res, res, |x, y| {
+            let (u, v) = (x as f64 / res as f64, y as f64 / res as f64);
+            let r = ((a * u).sin() * 0.5 + 0.5) * 255.0;
+            let g = ((b * v).cos() * 0.5 + 0.5) * 255.0;
+            image::Rgb([r as u8, g as u8, (c * 255.0) as u8])
+        });
+        img.save(dir.join(format!("img{i:03}.png"))).unwrap();
+    }
+}
+
+/// The small StyleGAN3-T the tests train: 32², few channels, batch 4.
+fn train_cmd(outdir: &Path, data: &Path, kimg: &str) -> Command {
+    let mut c = bin();
+    c.args(["train", "--cfg=stylegan3-t", "--gpus=1", "--batch=4", "--gamma=2", "--cbase=512", "--cmax=16", "--tick=0.004", "--snap=1", "--mirror=1", "--metrics=none"]);
+    c.arg(format!("--outdir={}", outdir.display())).arg(format!("--data={}", data.display())).arg(format!("--kimg={kimg}"));
+    c
+}
+
+fn run_dir(outdir: &Path) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(outdir).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    dirs.sort();
+    dirs.pop().expect("a run folder")
+}
+
+fn last_snapshot(dir: &Path) -> PathBuf {
+    stylescope::train::training_loop::snapshots(dir).pop().expect("a snapshot")
+}
+
+fn snapshot_tensors(path: &Path) -> BTreeMap<String, HostTensor> {
+    stylescope::weights::safetensors::read_raw(path).unwrap().0
+}
+
+#[test]
+fn fresh_run_writes_the_official_files_and_snapshots_other_commands_open() {
+    let tmp = ScratchDir::new("train-fresh");
+    make_images(&tmp.join("data"), 6, 32);
+    let log = run_ok(&mut train_cmd(&tmp.join("runs"), &tmp.join("data"), "0.008"));
+    let dir = run_dir(&tmp.join("runs"));
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(name, "00000-stylegan3-t-data-gpus1-batch4-gamma2");
+    for f in ["log.txt", "stats.jsonl", "reals.png", "fakes_init.png", "fakes000000.png", "training_options.json"] {
+        assert!(dir.join(f).is_file(), "{f} missing in {name}");
+    }
+    assert!(log.contains("tick 0"), "{log}");
+    // One stats record per tick (ticks at 0, 4 and 8 images), with the losses.
+    let stats = std::fs::read_to_string(dir.join("stats.jsonl")).unwrap();
+    let records: Vec<serde_json::Value> = stats.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 3, "{stats}");
+    for key in ["Loss/G/loss", "Loss/D/loss", "Loss/scores/real", "Progress/kimg"] {
+        assert!(records[2][key]["mean"].as_f64().unwrap().is_finite(), "{key} in {stats}");
+    }
+    assert!(records[1]["Loss/r1_penalty"]["mean"].as_f64().is_some(), "R1 runs at batch 0: {stats}");
+    let grid = image::open(dir.join("fakes000000.png")).unwrap();
+    assert_eq!((grid.width(), grid.height()), (32 * 32, 32 * 32));
+    // The snapshot opens in gen and info (its G_ema).
+    let snap = last_snapshot(&dir);
+    let out = tmp.join("gen");
+    run_ok(bin().args(["gen", "--network", snap.to_str().unwrap(), "--seeds", "1", "--outdir", out.to_str().unwrap()]));
+    assert!(out.join("seed0001.png").is_file());
+    run_ok(bin().args(["info", snap.to_str().unwrap()]));
+    let tensors = snapshot_tensors(&snap);
+    for prefix in ["G/", "D/", "G_ema/", "opt_G/exp_avg/", "opt_D/exp_avg_sq/"] {
+        assert!(tensors.keys().any(|k| k.starts_with(prefix)), "snapshot lacks {prefix}*");
+    }
+}
+
+#[test]
+fn resumed_run_is_bit_identical_to_an_uninterrupted_one() {
+    let tmp = ScratchDir::new("train-resume");
+    make_images(&tmp.join("data"), 6, 32);
+    run_ok(&mut train_cmd(&tmp.join("a"), &tmp.join("data"), "0.016"));
+    run_ok(&mut train_cmd(&tmp.join("b"), &tmp.join("data"), "0.008"));
+    run_ok(train_cmd(&tmp.join("b"), &tmp.join("data"), "0.016").arg("--resume=latest"));
+    let a = snapshot_tensors(&last_snapshot(&run_dir(&tmp.join("a"))));
+    let (b, meta) = stylescope::weights::safetensors::read_raw(&last_snapshot(&run_dir(&tmp.join("b")))).unwrap();
+    assert_eq!(a.len(), b.len());
+    for (k, t) in &a {
+        assert!(t == &b[k], "{k} differs between the uninterrupted and the resumed run");
+    }
+    assert_eq!(meta.unwrap().training["progress"]["cur_nimg"], 16);
+    // The resumed run continued in the same folder.
+    assert_eq!(std::fs::read_dir(tmp.join("b")).unwrap().count(), 1);
+}
+
+#[test]
+fn sigkill_leaves_a_resumable_run() {
+    let tmp = ScratchDir::new("train-kill");
+    make_images(&tmp.join("data"), 6, 32);
+    let mut child = train_cmd(&tmp.join("runs"), &tmp.join("data"), "1000").stderr(std::process::Stdio::null()).spawn().unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let dir = std::fs::read_dir(tmp.join("runs")).ok().and_then(|mut d| d.next()).and_then(|e| e.ok()).map(|e| e.path());
+        if dir.as_ref().is_some_and(|d| stylescope::train::training_loop::snapshots(d).len() >= 1) {
+            break;
+        }
+        assert!(start.elapsed().as_secs() < 600, "no snapshot after 10 minutes");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Kill at once, possibly mid-write of the next snapshot.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let dir = run_dir(&tmp.join("runs"));
+    let snap = last_snapshot(&dir);
+    let before = stylescope::weights::safetensors::read_raw(&snap).unwrap().1.unwrap().training["progress"]["cur_nimg"].as_u64().unwrap();
+    let target = (before + 8) as f64 / 1000.0;
+    run_ok(train_cmd(&tmp.join("runs"), &tmp.join("data"), &target.to_string()).arg("--resume=latest"));
+    let after = stylescope::weights::safetensors::read_raw(&last_snapshot(&dir)).unwrap().1.unwrap().training["progress"]["cur_nimg"].as_u64().unwrap();
+    assert_eq!(after, before + 8);
+}
+
+#[test]
+fn fine_tuning_and_clear_errors() {
+    let tmp = ScratchDir::new("train-errors");
+    make_images(&tmp.join("data"), 6, 32);
+    make_images(&tmp.join("data64"), 4, 64);
+    let data = tmp.join("data");
+    // Fine-tune from a snapshot of an earlier run: a new run folder, starting from its weights.
+    run_ok(&mut train_cmd(&tmp.join("base"), &data, "0.004"));
+    let base = last_snapshot(&run_dir(&tmp.join("base")));
+    run_ok(train_cmd(&tmp.join("ft"), &data, "0.004").arg(format!("--resume={}", base.display())));
+    assert!(last_snapshot(&run_dir(&tmp.join("ft"))).is_file());
+    // A snapshot for other images: one line naming the file and both sizes.
+    let err = run_err(train_cmd(&tmp.join("x"), &tmp.join("data64"), "0.004").arg(format!("--resume={}", base.display())), "32x32");
+    assert!(err.contains(&base.display().to_string()) && err.contains("64x64"), "{err}");
+    // An official snapshot with other channel counts.
+    let pkl = fixtures().join("sg3t_64.pkl");
+    run_err(train_cmd(&tmp.join("x"), &tmp.join("data64"), "0.004").arg(format!("--resume={}", pkl.display())), "shape");
+    run_err(train_cmd(&tmp.join("x"), &data, "0.004").arg("--gpus=2"), "one device");
+    run_err(train_cmd(&tmp.join("x"), &data, "0.004").arg("--resume=latest"), "no run with a snapshot");
+    run_err(&mut train_cmd(&tmp.join("x"), &tmp.join("missing"), "0.004"), "missing");
+}
