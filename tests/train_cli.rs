@@ -165,7 +165,9 @@ fn fine_tuning_and_clear_errors() {
     // An official snapshot with other channel counts.
     let pkl = fixtures().join("sg3t_64.pkl");
     run_err(train_cmd(&tmp.join("x"), &tmp.join("data64"), "0.004").arg(format!("--resume={}", pkl.display())), "shape");
-    run_err(train_cmd(&tmp.join("x"), &data, "0.004").arg("--gpus=2"), "one device");
+    let mut two = bin();
+    two.args(["train", "--cfg=stylegan3-t", "--gpus=2", "--batch=8", "--gamma=1", "--outdir"]).arg(tmp.join("x")).arg("--data").arg(&data);
+    run_err(&mut two, "one device");
     run_err(train_cmd(&tmp.join("x"), &data, "0.004").arg("--resume=latest"), "no run with a snapshot");
     run_err(&mut train_cmd(&tmp.join("x"), &tmp.join("missing"), "0.004"), "missing");
 }

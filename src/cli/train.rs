@@ -30,7 +30,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     );
     bar.set_position(trainer.progress.cur_nimg);
     let printer = bar.clone();
-    trainer.on_line = Box::new(move |line| printer.println(line));
+    // A hidden bar (stderr not a terminal) prints nothing: then the lines go straight to stderr.
+    trainer.on_line = Box::new(move |line| if printer.is_hidden() { eprintln!("{line}") } else { printer.println(line) });
     install_sigint();
     trainer.start()?;
     loop {
