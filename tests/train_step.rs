@@ -252,6 +252,41 @@ fn run_phases(device: &Device) {
             }
         }
 
+        // Iteration 2 (batch 1: no regularisation): Gmain/Gboth from the complete step/* state,
+        // Dmain from G params step2/G with G buffers step/G and D step/D.
+        let g_step = net.state(&g_init, "step/G");
+        let d_step = net.state(&d_init, "step/D");
+        let mut g = net.generator(&g_step, device);
+        let d2 = net.discriminator(&d_step, device);
+        let mut rng = ReplayRng::new(net.draws("step2", net.first_draw("step2", gphase)));
+        let out = loss::gmain(&mut g, &d2, net.input2(&format!("step2/gen_z/{gphase}"), device), net.labels(&format!("step2/gen_c/{gphase}"), device), &opts, sigma("step2", gphase), 1.0, &mut None, &mut rng).unwrap();
+        check_values(&net, &out, "step2", gphase);
+        check_grads(&net, &out.grads, "step2", gphase);
+        let mut g2_state = net.state(&g_init, "step2/G");
+        for (k, t) in g2_state.iter_mut() {
+            if !g_params.contains(k) {
+                *t = g_step[k].clone();
+            }
+        }
+        let mut g = net.generator(&g2_state, device);
+        let mut rng = ReplayRng::new(net.draws("step2", net.first_draw("step2", "Dmain")));
+        let out = loss::dmain(
+            &mut g,
+            &d2,
+            net.input2("step2/gen_z/Dmain", device),
+            net.labels("step2/gen_c/Dmain", device),
+            net.image("step2/reals", device),
+            net.labels("step2/real_c", device),
+            &opts,
+            sigma("step2", "Dmain"),
+            1.0,
+            &mut None,
+            &mut rng,
+        )
+        .unwrap();
+        check_values(&net, &out, "step2", "Dmain");
+        check_grads(&net, &out.grads, "step2", "Dmain");
+
         // Dreg from step/after_Dmain/D: exact R1, gain 16.
         let d = net.discriminator(&net.state(&d_init, "step/after_Dmain/D"), device);
         let out = loss::dreg(&d, net.image("step/reals", device), net.labels("step/real_c", device), opts.r1_gamma, sigma("step", "Dreg"), 16.0, &mut None).unwrap();
