@@ -205,6 +205,13 @@ fn grayscale_stays_one_channel() {
     rgb(32, 32, 0).save(src.join("h_rgb.png")).unwrap();
     run_err(&mut dataset(&src, &t.join("mixed.zip"), &[]), "h_rgb.png");
     assert!(!t.join("mixed.zip").exists() && !t.join("mixed.zip.tmp").exists(), "nothing left behind on failure");
+    // --rgb converts such a source: every image RGB, grayscale replicated.
+    run_ok(&mut dataset(&src, &t.join("rgb.zip"), &["--rgb"]));
+    let e = zip_entries(&t.join("rgb.zip"));
+    let first = decode(&e[0].1);
+    assert_eq!(first.color(), image::ColorType::Rgb8);
+    assert!(first.to_rgb8().pixels().zip(gray(32, 32, 0).pixels()).all(|(c, g)| c.0 == [g.0[0]; 3]));
+    assert_eq!(decode(&e[3].1).to_rgb8(), rgb(32, 32, 0));
 }
 
 #[test]

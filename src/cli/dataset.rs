@@ -46,6 +46,10 @@ pub struct DatasetArgs {
     /// Use only the first N image files.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_images: Option<u64>,
+    /// Write every image as RGB, replicating grayscale ones, so a source that mixes grayscale
+    /// and colour images converts (StyleScope extension).
+    #[arg(long)]
+    pub rgb: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -80,6 +84,7 @@ pub fn run(args: &DatasetArgs) -> anyhow::Result<()> {
             TransformArg::CenterCropWide => Transform::CenterCropWide,
         }),
         resolution: args.resolution,
+        rgb: args.rgb,
     };
     // Drawn on stderr only when it is a terminal.
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());

@@ -34,6 +34,9 @@ pub struct ConvertOptions {
     pub transform: Option<Transform>,
     /// Output `(width, height)`.
     pub resolution: Option<(u32, u32)>,
+    /// Write every image as RGB (grayscale replicated), so a source that mixes grayscale and
+    /// colour images converts (our extension; the official tool refuses such sources).
+    pub rgb: bool,
 }
 
 /// What the conversion reports while it runs.
@@ -110,6 +113,7 @@ pub fn convert(opts: &ConvertOptions, progress: &mut dyn FnMut(Progress)) -> Res
             progress(Progress::Image);
             continue;
         };
+        let img = if opts.rgb { img.to_rgb() } else { img };
         check_shape(&img, &shown, &mut first)?;
         let archive = archive_name(idx);
         let png = pixels::encode_png(&img).map_err(|detail| DataError::Image { path: shown.clone(), detail })?;
@@ -180,7 +184,7 @@ fn check_shape(img: &Pixels, shown: &str, first: &mut Option<(String, u32, u32, 
             }
             if c != *fc {
                 let kind = |c: u8| if c == 1 { "grayscale" } else { "RGB" };
-                return bad(format!("is {}, but {first_name} is {}: a dataset cannot mix grayscale and colour images", kind(c), kind(*fc)));
+                return bad(format!("is {}, but {first_name} is {}: a dataset cannot mix grayscale and colour images (--rgb converts the grayscale ones)", kind(c), kind(*fc)));
             }
             Ok(())
         }

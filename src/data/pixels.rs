@@ -27,6 +27,15 @@ impl Pixels {
         Self { width, height, channels, data }
     }
 
+    /// The same image with 3 channels (grayscale values replicated; RGB unchanged).
+    pub fn to_rgb(self) -> Pixels {
+        if self.channels != 1 {
+            return self;
+        }
+        let data = self.data.iter().flat_map(|&v| [v, v, v]).collect();
+        Self::new(self.width, self.height, 3, data)
+    }
+
     /// A black image.
     pub fn zeros(width: u32, height: u32, channels: u8) -> Self {
         Self::new(width, height, channels, vec![0; width as usize * height as usize * channels as usize])
