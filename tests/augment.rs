@@ -203,6 +203,12 @@ fn gradient_is_the_adjoint_of_the_linear_map() {
     check_gradient(&Device::flex().autodiff());
 }
 
+/// The same on wgpu: the WGSL up/downsampling kernels' backward and `select`'s scatter.
+#[test]
+fn gradient_is_the_adjoint_of_the_linear_map_on_wgpu() {
+    check_gradient(&stylescope::backend::BackendChoice::Wgpu.device().autodiff());
+}
+
 #[test]
 fn seeded_draws_are_deterministic_and_finite() {
     let device = Device::flex();

@@ -227,11 +227,6 @@ impl AugmentPipe {
         })
     }
 
-    /// Whether the geometric path runs (any geometric multiplier non-zero).
-    fn has_geometry(&self) -> bool {
-        [self.xflip, self.rotate90, self.xint, self.scale, self.rotate, self.aniso, self.xfrac].iter().any(|&m| m > 0.0)
-    }
-
     /// Whether the colour product runs for images with `channels` channels.
     fn has_color(&self, channels: usize) -> bool {
         self.brightness > 0.0 || self.contrast > 0.0 || self.lumaflip > 0.0 || (channels > 1 && (self.hue > 0.0 || self.saturation > 0.0))
