@@ -79,3 +79,26 @@ fn dbg_sel() {
         eprintln!("sel {rows} {n} {dup}: max diff {err}");
     }
 }
+
+fn gat_grad(device: &Device, rows: usize, n: usize) -> Vec<f32> {
+    let x: Tensor<2> = Tensor::from_data(TensorData::new(rnd(rows * 3, 1), [rows, 3]), device).require_grad();
+    let idx: Vec<i64> = (0..n as i64).flat_map(|i| { let j = if i % 3 == 0 { 0 } else { (i * 7919) % rows as i64 }; [j, j, j] }).collect();
+    let idx: Tensor<2, Int> = Tensor::from_data(TensorData::new(idx, [n, 3]), device);
+    let y = x.clone().gather(0, idx);
+    let r: Tensor<2> = Tensor::from_data(TensorData::new(rnd(n * 3, 2), [n, 3]), device);
+    let g = (y * r).sum().backward();
+    x.grad(&g).unwrap().into_data().convert::<f32>().to_vec().unwrap()
+}
+
+#[test]
+fn dbg_gat() {
+    for (rows, n) in [(10000, 65537), (144400, 313600)] {
+        let t = std::time::Instant::now();
+        let a = gat_grad(&Device::flex().autodiff(), rows, n);
+        let t1 = t.elapsed();
+        let t = std::time::Instant::now();
+        let b = gat_grad(&stylescope::backend::BackendChoice::Wgpu.device().autodiff(), rows, n);
+        let err = a.iter().zip(&b).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        eprintln!("gat {rows} {n}: max diff {err} cpu {t1:?} wgpu {:?}", t.elapsed());
+    }
+}

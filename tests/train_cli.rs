@@ -165,9 +165,20 @@ fn fine_tuning_and_clear_errors() {
     // An official snapshot with other channel counts.
     let pkl = fixtures().join("sg3t_64.pkl");
     run_err(train_cmd(&tmp.join("x"), &tmp.join("data64"), "0.004").arg(format!("--resume={}", pkl.display())), "shape");
+    // A snapshot of another config.
+    let r = fixtures().join("sg3r_64.pkl");
+    run_err(train_cmd(&tmp.join("x"), &tmp.join("data64"), "0.004").arg(format!("--resume={}", r.display())), "--cfg stylegan3-r");
     let mut two = bin();
     two.args(["train", "--cfg=stylegan3-t", "--gpus=2", "--batch=8", "--gamma=1", "--outdir"]).arg(tmp.join("x")).arg("--data").arg(&data);
     run_err(&mut two, "one device");
     run_err(train_cmd(&tmp.join("x"), &data, "0.004").arg("--resume=latest"), "no run with a snapshot");
     run_err(&mut train_cmd(&tmp.join("x"), &tmp.join("missing"), "0.004"), "missing");
+    // A truncated image (valid header) is named before any training starts.
+    let bad = tmp.join("bad");
+    make_images(&bad, 4, 32);
+    let bytes = std::fs::read(bad.join("img001.png")).unwrap();
+    std::fs::write(bad.join("img001.png"), &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::write(bad.join("notes.txt"), "not an image").unwrap();
+    run_err(&mut train_cmd(&tmp.join("x"), &bad, "0.004"), "img001.png");
+    assert!(!tmp.join("x").exists() || std::fs::read_dir(tmp.join("x")).unwrap().count() == 0, "no run folder for a run that never started");
 }

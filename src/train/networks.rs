@@ -38,6 +38,15 @@ fn family(cfg: &crate::train::options::Cfg) -> Family {
     }
 }
 
+/// The train.py `--cfg` a generator architecture corresponds to.
+fn cfg_name(cfg: &GeneratorConfig) -> &'static str {
+    match cfg {
+        GeneratorConfig::StyleGan3(c) if c.use_radial_filters => "stylegan3-r",
+        GeneratorConfig::StyleGan3(_) => "stylegan3-t",
+        GeneratorConfig::StyleGan2(_) => "stylegan2",
+    }
+}
+
 fn family_name(f: Family) -> &'static str {
     match f {
         Family::StyleGan3 => "StyleGAN3",
@@ -77,6 +86,12 @@ impl Networks {
         // The snapshot's own architecture must be the one the flags and data ask for.
         let theirs = g_ema.generator_config()?;
         let ours = &out.g_cfg;
+        if cfg_name(&theirs) != cfg_name(ours) {
+            return Err(TrainError::Mismatch {
+                path: path.into(),
+                detail: format!("it is a {} network; this run has --cfg {} (pass --cfg {} to fine-tune it)", cfg_name(&theirs), cfg_name(ours), cfg_name(&theirs)),
+            });
+        }
         if theirs.family() != ours.family() || theirs.img_resolution() != ours.img_resolution() || theirs.img_channels() != ours.img_channels() || theirs.c_dim() != ours.c_dim() {
             return Err(TrainError::Mismatch {
                 path: path.into(),

@@ -183,6 +183,11 @@ impl Trainer {
         if !resolution.is_power_of_two() || resolution < 4 {
             return Err(TrainError::Options(format!("{}: images are {resolution}x{resolution}; training needs a power-of-two resolution (use `stylescope dataset --resolution`)", opts.data.display())));
         }
+        // Every image decodes before anything trains (a corrupt file would otherwise stop the
+        // run when the sampler first reaches it).
+        for raw in 0..dataset.raw_len() {
+            dataset.raw_image(raw).map_err(|e| TrainError::Options(format!("{e} (remove it, or build the dataset with `stylescope dataset`, which skips unreadable files)")))?;
+        }
         if opts.cond && !dataset.has_labels() {
             return Err(TrainError::Options(format!("--cond=True requires labels specified in {}/dataset.json", opts.data.display())));
         }

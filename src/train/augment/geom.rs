@@ -8,6 +8,7 @@
 //! the image gradient on every backend; the sampling grid is a host constant, as the official
 //! `grid_sample_gradfix` never differentiates it either.
 
+use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::{matmul, scale2d, translate2d, Mat3};
@@ -42,13 +43,14 @@ pub(super) fn hz_geom() -> Vec<f32> {
     taps.iter().map(|&v| v / sum).collect()
 }
 
-/// Sampling positions and bilinear weights of one `grid_sample` call: 4 taps per output pixel
-/// (NW, NE, SW, SE), as row indices into the `[batch·h·w, channels]` view of the input; taps
-/// outside the input get weight 0 (and index of the batch's first pixel).
+/// Sampling positions and bilinear weights of one `grid_sample` call. The input is padded with
+/// one zero pixel on every side and read through four shifted `(h+1) × (w+1)` views, one per tap
+/// (NW, NE, SW, SE), so one index per output pixel (into its batch's view) serves all four taps;
+/// a tap outside the input gets weight 0.
 #[derive(Clone, Debug)]
 pub(super) struct Grid {
     pub idx: Vec<i64>,
-    pub weight: Vec<f32>,
+    pub weight: [Vec<f32>; 4],
     pub out_h: usize,
     pub out_w: usize,
 }
@@ -128,13 +130,12 @@ impl Geometry {
 /// positions of `grid_sample(.., bilinear, zeros, align_corners=False)` on an `in_h × in_w`
 /// input, evaluated in float64 from the float32 theta.
 fn build_grid(theta: &[Mat3], in_h: usize, in_w: usize, out_h: usize, out_w: usize) -> Grid {
-    let n = theta.len() * out_h * out_w * 4;
+    let n = theta.len() * out_h * out_w;
     let mut idx = Vec::with_capacity(n);
-    let mut weight = Vec::with_capacity(n);
-    let plane = in_h * in_w;
-    for (b, th) in theta.iter().enumerate() {
+    let mut weight: [Vec<f32>; 4] = std::array::from_fn(|_| Vec::with_capacity(n));
+    let (wi, hi) = (in_w as i64, in_h as i64);
+    for th in theta {
         let t = th.map(|row| row.map(f64::from));
-        let base = (b * plane) as i64;
         for oy in 0..out_h {
             let yb = (2 * oy + 1) as f64 / out_h as f64 - 1.0;
             for ox in 0..out_w {
@@ -143,20 +144,21 @@ fn build_grid(theta: &[Mat3], in_h: usize, in_w: usize, out_h: usize, out_w: usi
                 let gy = t[1][0] * xb + t[1][1] * yb + t[1][2];
                 let ix = ((gx + 1.0) * in_w as f64 - 1.0) / 2.0;
                 let iy = ((gy + 1.0) * in_h as f64 - 1.0) / 2.0;
+                if !(ix.is_finite() && iy.is_finite()) {
+                    idx.push(0);
+                    weight.iter_mut().for_each(|w| w.push(0.0));
+                    continue;
+                }
                 let (x0, y0) = (ix.floor(), iy.floor());
                 let (fx, fy) = (ix - x0, iy - y0);
-                for (dy, wy) in [(0i64, 1.0 - fy), (1, fy)] {
-                    for (dx, wx) in [(0i64, 1.0 - fx), (1, fx)] {
-                        let (x, y) = (x0 as i64 + dx, y0 as i64 + dy);
-                        let inside = ix.is_finite() && iy.is_finite() && (0..in_w as i64).contains(&x) && (0..in_h as i64).contains(&y);
-                        if inside {
-                            idx.push(base + y * in_w as i64 + x);
-                            weight.push((wx * wy) as f32);
-                        } else {
-                            idx.push(base);
-                            weight.push(0.0);
-                        }
-                    }
+                // Far outside, clamping moves the taps, but then every tap has weight 0.
+                let (x0, y0) = (x0.clamp(-1.0, in_w as f64) as i64, y0.clamp(-1.0, in_h as f64) as i64);
+                idx.push((y0 + 1) * (wi + 1) + (x0 + 1));
+                let taps = [(0, 0, (1.0 - fx) * (1.0 - fy)), (1, 0, fx * (1.0 - fy)), (0, 1, (1.0 - fx) * fy), (1, 1, fx * fy)];
+                for (w, (dx, dy, v)) in weight.iter_mut().zip(taps) {
+                    let (x, y) = (x0 + dx, y0 + dy);
+                    let inside = (0..wi).contains(&x) && (0..hi).contains(&y);
+                    w.push(if inside { v as f32 } else { 0.0 });
                 }
             }
         }
@@ -198,16 +200,32 @@ fn filter(device: &Device, flip: bool) -> ResampleFilter {
 }
 
 /// Bilinear sampling of `x` (`[B, C, H, W]`) at the precomputed grid: `[B, C, out_h, out_w]`.
+///
+/// Built from `gather`s (whose gradient is a scatter-add, atomic where the GPU has float atomics)
+/// rather than one large `select` (burn-cubecl 0.22's `select` gradient is wrong on wgpu from
+/// 65536 indices on).
 fn grid_sample(x: Tensor<4>, grid: &Grid) -> Tensor<4> {
     let [b, c, h, w] = x.dims();
     let device = x.device();
-    let n = grid.idx.len();
-    let rows: Tensor<2> = x.permute([0, 2, 3, 1]).reshape([b * h * w, c]);
-    let idx = int1(grid.idx.clone(), &device);
-    let weight: Tensor<2> = Tensor::from_data(TensorData::new(grid.weight.clone(), [n, 1]), &device);
-    let taps = rows.select(0, idx) * weight;
-    let out: Tensor<3> = taps.reshape([n / 4, 4, c]).sum_dim(1);
-    out.reshape([b, grid.out_h, grid.out_w, c]).permute([0, 3, 1, 2])
+    let plane = grid.out_h * grid.out_w;
+    let xp = x.pad((1, 1, 1, 1), PadMode::Constant(0.0));
+    let idx: Tensor<3, Int> = Tensor::from_data(TensorData::new(grid.idx.clone(), [b, 1, plane]), &device);
+    let idx = idx.repeat_dim(1, c);
+    let taps = [(0, 0), (0, 1), (1, 0), (1, 1)];
+    let mut out: Option<Tensor<3>> = None;
+    for ((dy, dx), weight) in taps.into_iter().zip(&grid.weight) {
+        let view: Tensor<3> = xp.clone().slice([0..b, 0..c, dy..dy + h + 1, dx..dx + w + 1]).reshape([b, c, (h + 1) * (w + 1)]);
+        let wt: Tensor<3> = Tensor::from_data(TensorData::new(weight.clone(), [b, 1, plane]), &device);
+        let tap = view.gather(2, idx.clone()) * wt;
+        out = Some(match out {
+            Some(o) => o + tap,
+            None => tap,
+        });
+    }
+    match out {
+        Some(o) => o.reshape([b, c, grid.out_h, grid.out_w]),
+        None => Tensor::zeros([b, c, grid.out_h, grid.out_w], &device),
+    }
 }
 
 /// Pad, upsample, sample, downsample and crop: the image after the geometric transform.
