@@ -4,7 +4,7 @@
 //! `align_corners=False`), 2× downsampling with the flipped filter and crop.
 //!
 //! Everything after the matrices is linear in the image and built from burn tensor operations
-//! (index `select`s, products, sums and the `upfirdn2d` dispatcher), so burn's autodiff carries
+//! (index `select`/`gather`, products, sums and the `upfirdn2d` dispatcher), so burn's autodiff carries
 //! the image gradient on every backend; the sampling grid is a host constant, as the official
 //! `grid_sample_gradfix` never differentiates it either.
 
