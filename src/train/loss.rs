@@ -69,8 +69,8 @@ pub trait ImageMap {
     fn apply_linear(&self, x: Tensor<4>) -> Tensor<4>;
 }
 
-/// Draws one [`ImageMap`] per run_D call: `(batch, height, width)`.
-pub type Augmenter<'a> = Option<&'a mut dyn FnMut(usize, usize, usize) -> Box<dyn ImageMap>>;
+/// Draws one [`ImageMap`] per run_D call: `[batch, channels, height, width]`.
+pub type Augmenter<'a> = Option<&'a mut dyn FnMut([usize; 4]) -> Box<dyn ImageMap>>;
 
 /// The random numbers the loss draws for StyleGAN2 (style mixing, noise inputs, PL noise), so
 /// tests can replay the official draws and training can resume bit for bit.
@@ -140,12 +140,11 @@ struct DInput {
 
 impl DInput {
     fn new(sigma: f64, x: &Tensor<4>, augment: &mut Augmenter<'_>) -> Self {
-        let [n, _, h, w] = x.dims();
         let blur = blur_taps(sigma).map(|f| {
             let len = f.len();
             Fir::Separable(tensor(&f, [len], &x.device()))
         });
-        let map = augment.as_mut().map(|draw| draw(n, h, w));
+        let map = augment.as_mut().map(|draw| draw(x.dims()));
         Self { blur, map }
     }
 

@@ -38,6 +38,18 @@ impl ImageMap for AugmentParams {
     }
 }
 
+/// No augmentation (only for channel counts the pipe refuses, which never train).
+struct Identity;
+
+impl ImageMap for Identity {
+    fn apply(&self, x: Tensor<4>) -> Tensor<4> {
+        x
+    }
+    fn apply_linear(&self, x: Tensor<4>) -> Tensor<4> {
+        x
+    }
+}
+
 /// The counters and scalars of a run (the snapshot's `training` metadata, with the options).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Progress {
@@ -187,6 +199,10 @@ impl Trainer {
         // run when the sampler first reaches it).
         for raw in 0..dataset.raw_len() {
             dataset.raw_image(raw).map_err(|e| TrainError::Options(format!("{e} (remove it, or build the dataset with `stylescope dataset`, which skips unreadable files)")))?;
+        }
+        if opts.aug != crate::train::options::AugMode::Noaug {
+            let ch = dataset.num_channels() as usize;
+            AugmentPipe::bgc().draw_channels(1, ch, 8, 8, &mut SeededRng::new(0)).map_err(|e| TrainError::Options(format!("{}: {e} (train it with --aug noaug)", opts.data.display())))?;
         }
         if opts.cond && !dataset.has_labels() {
             return Err(TrainError::Options(format!("--cond=True requires labels specified in {}/dataset.json", opts.data.display())));
@@ -380,7 +396,14 @@ impl Trainer {
                 let c = loss::labels(cs, batch_gpu, &self.device);
                 let x = loss::tensor(&reals[r * batch_gpu * ch * res * res..(r + 1) * batch_gpu * ch * res * res], [batch_gpu, ch, res, res], &self.device);
                 let xc = loss::labels(&real_c[r * batch_gpu * c_dim..(r + 1) * batch_gpu * c_dim], batch_gpu, &self.device);
-                let mut draw = |n: usize, h: usize, w: usize| -> Box<dyn ImageMap> { Box::new(pipe.as_ref().map(|p| p.draw(n, h, w, &mut aug_rng)).unwrap_or_else(|| AugmentPipe::default().draw(n, h, w, &mut aug_rng))) };
+                let mut draw = |[n, c, h, w]: [usize; 4]| -> Box<dyn ImageMap> {
+                    let pipe = pipe.clone().unwrap_or_default();
+                    // Channel counts the pipe cannot take are refused in `Trainer::new`.
+                    match pipe.draw_channels(n, c, h, w, &mut aug_rng) {
+                        Ok(params) => Box::new(params),
+                        Err(_) => Box::new(Identity),
+                    }
+                };
                 let mut augment: loss::Augmenter<'_> = if pipe.is_some() { Some(&mut draw) } else { None };
                 let out: PhaseOut = match phase.kind {
                     PhaseKind::Gmain => loss::gmain(&mut g, &d, z, c, &self.derived.loss, sigma, gain, &mut augment, &mut rng)?,
