@@ -8,28 +8,13 @@ use std::process::Command;
 use common::*;
 use stylescope::export::npy;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_stylescope"))
+/// Runs and expects success → stdout.
+fn run_ok(cmd: &mut Command) -> String {
+    run_out(cmd).0
 }
 
 fn tmpdir(tag: &str) -> ScratchDir {
     ScratchDir::new(&format!("test-{tag}"))
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Runs and expects failure with a single clear line naming `needle`; never a panic.
-fn run_err(cmd: &mut Command, needle: &str) -> String {
-    let out = cmd.output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "expected failure, got success");
-    assert!(!err.contains("panicked"), "panicked: {err}");
-    assert!(err.contains(needle), "error should mention {needle:?}: {err}");
-    err
 }
 
 #[test]

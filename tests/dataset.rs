@@ -7,34 +7,12 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::ScratchDir;
+use common::{bin, run_err, run_out, ScratchDir};
 use image::{GrayAlphaImage, GrayImage, Rgb, RgbImage, Rgba, RgbaImage};
 use stylescope::data::pixels::Pixels;
 use stylescope::data::resize::{self, Transform};
 use stylescope::data::summary::LabelSummary;
 use stylescope::data::{summarize, DatasetOptions, ImageFolderDataset, InfiniteSampler};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_stylescope"))
-}
-
-/// Runs and expects success → (stdout, stderr).
-fn run_ok(cmd: &mut Command) -> (String, String) {
-    let out = cmd.output().unwrap();
-    let (o, e) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
-    assert!(out.status.success(), "failed:\n{o}\n{e}");
-    (o, e)
-}
-
-/// Runs and expects failure with a clear message naming `needle`; never a panic.
-fn run_err(cmd: &mut Command, needle: &str) -> String {
-    let out = cmd.output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "expected failure, got success");
-    assert!(!err.contains("panicked"), "panicked: {err}");
-    assert!(err.contains(needle), "error should mention {needle:?}: {err}");
-    err
-}
 
 fn dataset(source: &Path, dest: &Path, extra: &[&str]) -> Command {
     let mut c = bin();
@@ -145,7 +123,7 @@ fn mixed_folder_to_zip_and_folder() {
     let t = ScratchDir::new("dataset-mixed");
     let src = mixed_source(&t);
     let out_zip = t.join("out/ds.zip");
-    let (stdout, stderr) = run_ok(&mut dataset(&src, &out_zip, &[]));
+    let (stdout, stderr) = run_out(&mut dataset(&src, &out_zip, &[]));
     assert!(stderr.contains("warning") && stderr.contains("e_corrupt.png"), "{stderr}");
     assert!(stderr.contains("notes.txt"), "{stderr}");
     assert!(!stderr.contains("dataset.json"), "{stderr}");
@@ -154,7 +132,7 @@ fn mixed_folder_to_zip_and_folder() {
     check_mixed_output(&zip_entries(&out_zip), &src);
 
     let out_dir = t.join("out/ds");
-    run_ok(&mut dataset(&src, &out_dir, &[]));
+    run_out(&mut dataset(&src, &out_dir, &[]));
     let dir = dir_entries(&out_dir);
     check_mixed_output(&dir, &src);
     assert_eq!(dir, zip_entries(&out_zip), "folder and zip hold the same bytes");
@@ -178,7 +156,7 @@ fn zip_source_like_folder_source() {
         z.finish().unwrap();
     }
     let out = t.join("out.zip");
-    let (stdout, stderr) = run_ok(&mut dataset(&src_zip, &out, &[]));
+    let (stdout, stderr) = run_out(&mut dataset(&src_zip, &out, &[]));
     assert!(stderr.contains("src.zip/e_corrupt.png"), "{stderr}");
     assert!(stdout.contains("Skipped 2 files"), "{stdout}");
     check_mixed_output(&zip_entries(&out), &src);
@@ -192,7 +170,7 @@ fn grayscale_stays_one_channel() {
     gray(32, 32, 1).save(src.join("g1.jpg")).unwrap();
     GrayAlphaImage::from_fn(32, 32, |x, _| image::LumaA([0, if x == 0 { 0 } else { 255 }])).save(src.join("g2.png")).unwrap();
     let out = t.join("gray.zip");
-    let (stdout, _) = run_ok(&mut dataset(&src, &out, &[]));
+    let (stdout, _) = run_out(&mut dataset(&src, &out, &[]));
     assert!(stdout.contains("grayscale") && stdout.contains("no labels"), "{stdout}");
     let e = zip_entries(&out);
     let img = decode(&e[0].1);
@@ -206,7 +184,7 @@ fn grayscale_stays_one_channel() {
     run_err(&mut dataset(&src, &t.join("mixed.zip"), &[]), "h_rgb.png");
     assert!(!t.join("mixed.zip").exists() && !t.join("mixed.zip.tmp").exists(), "nothing left behind on failure");
     // --rgb converts such a source: every image RGB, grayscale replicated.
-    run_ok(&mut dataset(&src, &t.join("rgb.zip"), &["--rgb"]));
+    run_out(&mut dataset(&src, &t.join("rgb.zip"), &["--rgb"]));
     let e = zip_entries(&t.join("rgb.zip"));
     let first = decode(&e[0].1);
     assert_eq!(first.color(), image::ColorType::Rgb8);
@@ -226,7 +204,7 @@ fn resolution_and_transforms() {
 
     // Plain --resolution: each image stretched to 32x32 with Pillow's Lanczos.
     let out = t.join("plain.zip");
-    run_ok(&mut dataset(&src, &out, &["--resolution", "32x32"]));
+    run_out(&mut dataset(&src, &out, &["--resolution", "32x32"]));
     let e = zip_entries(&out);
     assert_eq!(e.len(), 4);
     for (i, (_, im)) in imgs.iter().enumerate() {
@@ -236,7 +214,7 @@ fn resolution_and_transforms() {
 
     // center-crop: the centred square, resized.
     let out = t.join("crop.zip");
-    run_ok(&mut dataset(&src, &out, &["--transform", "center-crop", "--resolution", "32,32"]));
+    run_out(&mut dataset(&src, &out, &["--transform", "center-crop", "--resolution", "32,32"]));
     let e = zip_entries(&out);
     let tall = decode(&e[1].1).to_rgb8();
     assert_eq!(tall.dimensions(), (32, 32));
@@ -244,7 +222,7 @@ fn resolution_and_transforms() {
 
     // center-crop-wide 64x32: letterboxed 64x64; the 40-wide image is dropped (and its number skipped).
     let out = t.join("wide.zip");
-    let (stdout, stderr) = run_ok(&mut dataset(&src, &out, &["--transform", "center-crop-wide", "--resolution", "64x32"]));
+    let (stdout, stderr) = run_out(&mut dataset(&src, &out, &["--transform", "center-crop-wide", "--resolution", "64x32"]));
     assert!(stderr.contains("narrow.png") && stderr.contains("center-crop-wide"), "{stderr}");
     assert!(stdout.contains("Wrote 2 images") && stdout.contains("Skipped 1 file"), "{stdout}");
     let e = zip_entries(&out);
@@ -268,7 +246,7 @@ fn max_images_and_bad_sources() {
     let t = ScratchDir::new("dataset-bad");
     let src = mixed_source(&t);
     let out = t.join("two.zip");
-    run_ok(&mut dataset(&src, &out, &["--max-images", "2"]));
+    run_out(&mut dataset(&src, &out, &["--max-images", "2"]));
     let e = zip_entries(&out);
     assert_eq!(e.len(), 3);
     assert_eq!(json(&e[2].1)["labels"].as_array().unwrap().len(), 2);
@@ -290,7 +268,7 @@ fn max_images_and_bad_sources() {
     rgb(64, 64, 0).save(sizes.join("a.png")).unwrap();
     rgb(32, 32, 0).save(sizes.join("b.png")).unwrap();
     run_err(&mut dataset(&sizes, &t.join("e.zip"), &[]), "b.png");
-    run_ok(&mut dataset(&sizes, &t.join("ok.zip"), &["--resolution", "32x32"]));
+    run_out(&mut dataset(&sizes, &t.join("ok.zip"), &["--resolution", "32x32"]));
 
     // Unwritable destinations are named.
     let file = t.join("file.txt");
@@ -307,8 +285,8 @@ fn loader_reads_the_tools_output() {
     let src = mixed_source(&t);
     let zip = t.join("ds.zip");
     let dir = t.join("ds");
-    run_ok(&mut dataset(&src, &zip, &[]));
-    run_ok(&mut dataset(&src, &dir, &[]));
+    run_out(&mut dataset(&src, &zip, &[]));
+    run_out(&mut dataset(&src, &dir, &[]));
     let chw = |im: &RgbImage, flip: bool| Pixels::new(im.width(), im.height(), 3, im.as_raw().clone()).to_chw(flip);
 
     for path in [&zip, &dir] {
@@ -387,7 +365,7 @@ fn summary_before_training() {
     assert!(s.to_string().contains("e_corrupt.png"));
 
     let out = t.join("ds.zip");
-    run_ok(&mut dataset(&src, &out, &[]));
+    run_out(&mut dataset(&src, &out, &[]));
     let s = summarize(&out).unwrap();
     assert!(s.ready(), "{s}");
     assert_eq!(s.resolution(), Some(64));

@@ -13,23 +13,9 @@ use std::process::Command;
 use common::*;
 use stylescope::weights::HostTensor;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_stylescope"))
-}
-
+/// Runs and expects success → stderr (where the training log goes).
 fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn run_err(cmd: &mut Command, needle: &str) -> String {
-    let out = cmd.output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "expected failure, got success: {err}");
-    assert!(!err.contains("panicked"), "panicked: {err}");
-    assert!(err.contains(needle), "error should mention {needle:?}: {err}");
-    err
+    run_out(cmd).1
 }
 
 /// A folder of `n` smooth random `res`² RGB PNGs.
@@ -86,10 +72,11 @@ fn fresh_run_writes_the_official_files_and_snapshots_other_commands_open() {
     let stats = std::fs::read_to_string(dir.join("stats.jsonl")).unwrap();
     let records: Vec<serde_json::Value> = stats.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(records.len(), 3, "{stats}");
-    for key in ["Loss/G/loss", "Loss/D/loss", "Loss/scores/real", "Progress/kimg"] {
+    for key in ["Loss/G/loss", "Loss/D/loss", "Loss/scores/real", "Progress/kimg", "Timing/Gboth", "Timing/Dmain"] {
         assert!(records[2][key]["mean"].as_f64().unwrap().is_finite(), "{key} in {stats}");
     }
-    assert!(records[1]["Loss/r1_penalty"]["mean"].as_f64().is_some(), "R1 runs at batch 0: {stats}");
+    assert!(records[1]["Loss/r1_penalty"]["mean"].as_f64().is_some() && records[1]["Timing/Dreg"]["num"] == 1.0, "R1 runs at batch 0 only: {stats}");
+    assert!(records[2].get("Timing/Dreg").is_none(), "R1 every 16 batches: {stats}");
     let grid = image::open(dir.join("fakes000000.png")).unwrap();
     assert_eq!((grid.width(), grid.height()), (32 * 32, 32 * 32));
     // The snapshot opens in gen and info (its G_ema).

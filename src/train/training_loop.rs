@@ -95,6 +95,8 @@ enum PhaseKind {
 }
 
 struct Phase {
+    /// The official phase name (`Gboth`, `Gmain`, `Greg`, `Dmain`, `Dreg`).
+    name: &'static str,
     kind: PhaseKind,
     interval: u64,
 }
@@ -286,15 +288,15 @@ impl Trainer {
         let mut out = Vec::new();
         match self.derived.g_reg_interval {
             Some(i) if self.derived.loss.pl_weight > 0.0 => {
-                out.push(Phase { kind: PhaseKind::Gmain, interval: 1 });
-                out.push(Phase { kind: PhaseKind::Greg, interval: i as u64 });
+                out.push(Phase { name: "Gmain", kind: PhaseKind::Gmain, interval: 1 });
+                out.push(Phase { name: "Greg", kind: PhaseKind::Greg, interval: i as u64 });
             }
-            Some(_) => out.push(Phase { kind: PhaseKind::Gmain, interval: 1 }),
-            None => out.push(Phase { kind: PhaseKind::Gmain, interval: 1 }),
+            Some(_) => out.push(Phase { name: "Gmain", kind: PhaseKind::Gmain, interval: 1 }),
+            None => out.push(Phase { name: "Gboth", kind: PhaseKind::Gmain, interval: 1 }),
         }
-        out.push(Phase { kind: PhaseKind::Dmain, interval: 1 });
+        out.push(Phase { name: "Dmain", kind: PhaseKind::Dmain, interval: 1 });
         if self.derived.loss.r1_gamma > 0.0 {
-            out.push(Phase { kind: PhaseKind::Dreg, interval: self.derived.d_reg_interval as u64 });
+            out.push(Phase { name: "Dreg", kind: PhaseKind::Dreg, interval: self.derived.d_reg_interval as u64 });
         }
         out
     }
@@ -380,6 +382,7 @@ impl Trainer {
             if self.progress.batch_idx % phase.interval != 0 {
                 continue;
             }
+            let started = Instant::now();
             let gain = phase.interval as f64;
             let mut grads: Grads = BTreeMap::new();
             let is_g = matches!(phase.kind, PhaseKind::Gmain | PhaseKind::Greg);
@@ -438,6 +441,8 @@ impl Trainer {
                 // The G buffers its update_emas moved.
                 store_buffers(&g, &mut self.nets.g)?;
             }
+            // Seconds per run of the phase (stats.jsonl: where the time goes).
+            self.stats.add(&format!("Timing/{}", phase.name), &[started.elapsed().as_secs_f32()]);
         }
 
         // G_ema, then the counters, then ADA.

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use burn::tensor::Tensor;
 
@@ -95,4 +96,27 @@ pub fn networks() -> Vec<String> {
     } else {
         found
     }
+}
+
+/// The `stylescope` binary of this build.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_stylescope"))
+}
+
+/// Runs and expects success → (stdout, stderr).
+pub fn run_out(cmd: &mut Command) -> (String, String) {
+    let out = cmd.output().unwrap();
+    let (o, e) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    assert!(out.status.success(), "failed:\n{o}\n{e}");
+    (o, e)
+}
+
+/// Runs and expects failure with a clear message naming `needle`; never a panic.
+pub fn run_err(cmd: &mut Command, needle: &str) -> String {
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "expected failure, got success: {err}");
+    assert!(!err.contains("panicked"), "panicked: {err}");
+    assert!(err.contains(needle), "error should mention {needle:?}: {err}");
+    err
 }
