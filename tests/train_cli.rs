@@ -131,8 +131,41 @@ fn sigkill_leaves_a_resumable_run() {
     let before = stylescope::weights::safetensors::read_raw(&snap).unwrap().1.unwrap().training["progress"]["cur_nimg"].as_u64().unwrap();
     let target = (before + 8) as f64 / 1000.0;
     run_ok(train_cmd(&tmp.join("runs"), &tmp.join("data"), &target.to_string()).arg("--resume=latest"));
-    let after = stylescope::weights::safetensors::read_raw(&last_snapshot(&dir)).unwrap().1.unwrap().training["progress"]["cur_nimg"].as_u64().unwrap();
-    assert_eq!(after, before + 8);
+    let (resumed, meta) = stylescope::weights::safetensors::read_raw(&last_snapshot(&dir)).unwrap();
+    assert_eq!(meta.unwrap().training["progress"]["cur_nimg"].as_u64().unwrap(), before + 8);
+    // The same weights as a run that was never killed.
+    run_ok(&mut train_cmd(&tmp.join("straight"), &tmp.join("data"), &target.to_string()));
+    let straight = snapshot_tensors(&last_snapshot(&run_dir(&tmp.join("straight"))));
+    assert_eq!(straight.len(), resumed.len());
+    for (k, t) in &straight {
+        assert!(t == &resumed[k], "{k} differs between the killed-and-resumed and the uninterrupted run");
+    }
+    // No temporary file is taken for a snapshot.
+    assert!(stylescope::train::training_loop::snapshots(&dir).iter().all(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.')));
+}
+
+#[test]
+fn conditional_frozen_layers_and_gradient_accumulation() {
+    let tmp = ScratchDir::new("train-cond");
+    let data = tmp.join("data");
+    make_images(&data, 6, 32);
+    let labels: Vec<serde_json::Value> = (0..6).map(|i| serde_json::json!([format!("img{i:03}.png"), i % 3])).collect();
+    std::fs::write(data.join("dataset.json"), serde_json::json!({ "labels": labels }).to_string()).unwrap();
+    run_ok(train_cmd(&tmp.join("runs"), &data, "0.008").args(["--cond=1", "--freezed=2", "--batch-gpu=2", "--mbstd-group=2"]));
+    let dir = run_dir(&tmp.join("runs"));
+    let snaps = stylescope::train::training_loop::snapshots(&dir);
+    assert!(!snaps.is_empty());
+    let (t, meta) = stylescope::weights::safetensors::read_raw(snaps.last().unwrap()).unwrap();
+    let training = meta.unwrap().training;
+    assert_eq!(training["derived"]["batch_gpu"], 2);
+    // A conditional G and D (three classes).
+    assert_eq!(t["G/mapping.embed.weight"].shape, vec![512, 3]);
+    assert!(t.contains_key("D/mapping.fc0.weight"));
+    // --freezed 2: b32.fromrgb and b32.conv0 get no Adam state; conv1 does.
+    for frozen in ["b32.fromrgb.weight", "b32.fromrgb.bias", "b32.conv0.weight", "b32.conv0.bias"] {
+        assert!(training["opt_d"]["steps"].get(frozen).is_none(), "{frozen} was trained");
+    }
+    assert_eq!(training["opt_d"]["steps"]["b32.conv1.weight"], 3, "Dmain twice, Dreg once");
 }
 
 #[test]
