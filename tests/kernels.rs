@@ -266,3 +266,91 @@ fn cpu_upfirdn2d_matches_reference_on_sg2_calls() {
         assert!(err < 1e-5, "{what}: max abs error {err:e}");
     }
 }
+
+/// Gradient of Σ(f(x)·r) w.r.t. `x` (and `b`) under autodiff on the CPU.
+fn grads_of(f: impl Fn(Tensor<4>, Tensor<1>) -> Tensor<4>, x: &Tensor<4>, b: &Tensor<1>, r: &Tensor<4>) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (x, b) = (x.clone().require_grad(), b.clone().require_grad());
+    let y = f(x.clone(), b.clone());
+    let grads = (y.clone() * r.clone()).sum().backward();
+    let v = |t: Option<Tensor<4>>| t.map(|t| t.into_data().try_to_vec::<f32>().unwrap()).unwrap_or_default();
+    let gb = b.grad(&grads).map(|t| t.into_data().try_to_vec::<f32>().unwrap()).unwrap_or_default();
+    (y.into_data().try_to_vec().unwrap(), v(x.grad(&grads)), gb)
+}
+
+fn rel_max(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12) as f64;
+    a.iter().zip(b).map(|(x, y)| (x - y).abs() as f64).fold(0.0, f64::max) / scale
+}
+
+/// The CPU kernels' backward under autodiff (training on the CPU) against the reference's
+/// gradients: StyleGAN2's and D's upfirdn2d calls.
+#[test]
+fn cpu_upfirdn2d_backward_matches_reference() {
+    use stylescope::kernels::{cpu_autodiff, upfirdn2d, KernelChoice, ResampleFilter};
+    let device = Device::flex().autodiff();
+    let k = [1.0f32, 3.0, 3.0, 1.0];
+    let f = ResampleFilter::new(k.iter().flat_map(|a| k.iter().map(move |b| a * b / 64.0)).collect(), 4, &device);
+    let cases = [(9, 2, 1, [2i64, 1, 2, 1], 4.0), (17, 1, 1, [1, 1, 1, 1], 4.0), (16, 1, 1, [2, 2, 2, 2], 1.0), (16, 1, 2, [1, 1, 1, 1], 1.0)];
+    for (i, (size, up, down, padding, gain)) in cases.into_iter().enumerate() {
+        device.seed(60 + i as u64);
+        let x = Tensor::<4>::random([2, 3, size, size], Distribution::Normal(0.0, 1.0), &device);
+        let b = Tensor::<1>::zeros([3], &device);
+        let probe = cpu_autodiff::upfirdn2d_tracked(x.clone(), Some(&f.host), up, down, padding, gain);
+        let r = Tensor::<4>::random(probe.expect("the CPU kernel takes this call").dims(), Distribution::Normal(0.0, 1.0), &device);
+        let (y1, g1, _) = grads_of(|x, _| upfirdn2d(x, Some(&f), up, down, padding, gain, KernelChoice::Auto), &x, &b, &r);
+        let (y2, g2, _) = grads_of(|x, _| upfirdn2d(x, Some(&f), up, down, padding, gain, KernelChoice::Reference), &x, &b, &r);
+        assert!(rel_max(&y1, &y2) < 1e-5, "case {i}: forward");
+        let err = rel_max(&g1, &g2);
+        assert!(err < 1e-5, "case {i}: gradient relative error {err:e}");
+    }
+}
+
+/// `filtered_lrelu`'s CPU backward against the reference's gradients (x and bias) on every layer
+/// shape of the official StyleGAN3-T schedule (R's 2-D down filters keep the reference).
+#[test]
+fn cpu_filtered_lrelu_backward_matches_reference() {
+    use stylescope::kernels::cpu_autodiff::filtered_lrelu_tracked;
+    let device = Device::flex().autodiff();
+    for name in ["stylegan3-t-256", "stylegan3-r-256"] {
+        let GeneratorConfig::StyleGan3(cfg) = preset(name).unwrap() else { panic!() };
+        for spec in cfg.layers() {
+            device.seed(spec.idx as u64 + 70);
+            let channels = 2;
+            let in_size = spec.in_size + spec.conv_kernel - 1;
+            let x = Tensor::<4>::random([2, channels, in_size, in_size], Distribution::Normal(0.0, 1.0), &device);
+            let b = Tensor::<1>::random([channels], Distribution::Normal(0.0, 0.3), &device);
+            let fu = design_lowpass_filter(spec.up_taps, spec.in_cutoff, 2.0 * spec.in_half_width, spec.tmp_sampling_rate, false);
+            let fd = design_lowpass_filter(spec.down_taps, spec.out_cutoff, 2.0 * spec.out_half_width, spec.tmp_sampling_rate, spec.down_radial);
+            let (gain, slope) = if spec.is_torgb { (1.0, 1.0) } else { (std::f64::consts::SQRT_2, 0.2) };
+            let to_fir = |f: &DesignedFilter| match f {
+                DesignedFilter::Separable(v) => Fir::Separable(Tensor::from_data(TensorData::new(v.clone(), [v.len()]), &device)),
+                DesignedFilter::Radial { taps, data } => Fir::Full(Tensor::from_data(TensorData::new(data.clone(), [*taps, *taps]), &device)),
+            };
+            let op = FilteredLrelu {
+                up: spec.up_factor,
+                down: spec.down_factor,
+                padding: spec.padding,
+                gain: gain as f32,
+                slope: slope as f32,
+                clamp: Some(1.5),
+                fu: fu.as_ref().map(|f| f.data().to_vec()),
+                fd: fd.as_ref().map(|f| match f {
+                    DesignedFilter::Separable(v) => Taps::Separable(v.clone()),
+                    DesignedFilter::Radial { taps, data } => Taps::Full { n: *taps, k: data.clone() },
+                }),
+            };
+            let Some(probe) = filtered_lrelu_tracked(&op, x.clone(), b.clone()) else {
+                assert!(spec.down_radial, "{name} {}: the CPU backward should take this layer", spec.name);
+                continue;
+            };
+            let r = Tensor::<4>::random(probe.dims(), Distribution::Normal(0.0, 1.0), &device);
+            let ours = grads_of(|x, b| filtered_lrelu_tracked(&op, x, b).unwrap(), &x, &b, &r);
+            let (fu_t, fd_t) = (fu.as_ref().map(to_fir), fd.as_ref().map(to_fir));
+            let reference = grads_of(|x, b| filtered_lrelu(x, fu_t.as_ref(), fd_t.as_ref(), Some(b), spec.up_factor, spec.down_factor, spec.padding, gain, slope, Some(1.5)), &x, &b, &r);
+            assert!(rel_max(&ours.0, &reference.0) < 2e-5, "{name} {}: forward", spec.name);
+            let (ex, eb) = (rel_max(&ours.1, &reference.1), rel_max(&ours.2, &reference.2));
+            assert!(ex < 2e-5 && eb < 2e-5, "{name} {}: gradient relative errors x {ex:e}, bias {eb:e}", spec.name);
+        }
+    }
+}

@@ -9,6 +9,7 @@ mod simd;
 pub use simd::description as simd_description;
 pub mod reference;
 pub mod cpu;
+pub mod cpu_autodiff;
 pub mod wgpu;
 pub mod winograd;
 
@@ -111,6 +112,9 @@ pub fn upfirdn2d(x: Tensor<4>, f: Option<&ResampleFilter>, up: usize, down: usiz
         }
     }
     if choice == KernelChoice::Auto {
+        if let Some(y) = cpu_autodiff::upfirdn2d_tracked(x.clone(), f.map(|f| &f.host), up, down, padding, gain) {
+            return y;
+        }
         if let Some(y) = wgpu::upfirdn2d_wgpu(x.clone(), f.map(|f| &f.host), up, down, padding, gain as f32) {
             return y;
         }
@@ -123,12 +127,7 @@ pub fn upfirdn2d(x: Tensor<4>, f: Option<&ResampleFilter>, up: usize, down: usiz
 /// down-sampling; `None` for other combinations.
 fn upfirdn2d_cpu(x: &Tensor<4>, f: Option<&Taps>, up: usize, down: usize, padding: [i64; 4], gain: f64) -> Option<Tensor<4>> {
     let [n, c, h, w] = x.dims();
-    let op = match (up, down, f) {
-        // The kernel's up-sampling filter carries gain up²; the rest is the linear "activation" gain.
-        (_, 1, Some(Taps::Separable(t))) => cpu::FilteredLrelu { up, down: 1, padding, gain: (gain / (up * up) as f64) as f32, slope: 1.0, clamp: None, fu: Some(t.clone()), fd: None },
-        (1, _, f) => cpu::FilteredLrelu { up: 1, down, padding, gain: gain as f32, slope: 1.0, clamp: None, fu: None, fd: f.cloned() },
-        _ => return None,
-    };
+    let op = cpu_autodiff::upfirdn_op(f, up, down, padding, gain)?;
     let (oh, ow) = op.output_size(h, w);
     let y = op.run(HostValues::new(x.clone()).values(), n * c, h, w, &[]);
     Some(Tensor::from_data(TensorData::new(y, [n, c, oh, ow]), &x.device()))

@@ -245,6 +245,11 @@ impl SynthesisLayer {
             return x;
         }
         if kernels == KernelChoice::Auto {
+            // Training on the CPU: the kernel with its backward.
+            if let Some(x) = crate::kernels::cpu_autodiff::filtered_lrelu_tracked(&self.cpu_op(gain, slope), x.clone(), self.bias.val()) {
+                rec4(trace, || name.clone(), &x);
+                return x;
+            }
             let fd = self.down_taps();
             let fused = crate::kernels::wgpu::filtered_lrelu_wgpu(
                 x.clone(),
@@ -306,12 +311,10 @@ impl SynthesisLayer {
         self.host_filters.1.clone().map(|k| if spec.down_radial { Taps::Full { n: spec.down_taps, k } } else { Taps::Separable(k) })
     }
 
-    /// `filtered_lrelu` through the CPU kernel (forward only).
-    fn filtered_lrelu_cpu(&self, x: Tensor<4>, gain: f64, slope: f64) -> Tensor<4> {
+    /// The layer's `filtered_lrelu` as a CPU kernel op.
+    fn cpu_op(&self, gain: f64, slope: f64) -> FilteredLrelu {
         let spec = &self.spec;
-        let device = x.device();
-        let [n, c, h, w] = x.dims();
-        let op = FilteredLrelu {
+        FilteredLrelu {
             up: spec.up_factor,
             down: spec.down_factor,
             padding: spec.padding,
@@ -320,7 +323,14 @@ impl SynthesisLayer {
             clamp: self.conv_clamp.map(|v| v as f32),
             fu: self.host_filters.0.clone(),
             fd: self.down_taps(),
-        };
+        }
+    }
+
+    /// `filtered_lrelu` through the CPU kernel (forward only).
+    fn filtered_lrelu_cpu(&self, x: Tensor<4>, gain: f64, slope: f64) -> Tensor<4> {
+        let device = x.device();
+        let [n, c, h, w] = x.dims();
+        let op = self.cpu_op(gain, slope);
         let (data, bias) = (HostValues::new(x), HostValues::new(self.bias.val()));
         let (oh, ow) = op.output_size(h, w);
         let out = op.run(data.values(), n * c, h, w, bias.values());

@@ -1,0 +1,220 @@
+//! The CPU kernels under burn's Autodiff on the flex backend, so training on the CPU runs
+//! `upfirdn2d` and `filtered_lrelu` on the polyphase kernels instead of the reference's
+//! depthwise convolutions (whose backward, a grouped transposed convolution, dominated a CPU
+//! training step). The backward mirrors `kernels::wgpu::backward`:
+//!
+//! - `upfirdn2d`'s gradient is `upfirdn2d` of the output gradient with up and down swapped, the
+//!   filter reversed and the padding transposed (the official `Upfirdn2dCuda.backward`).
+//! - `filtered_lrelu`'s gradient runs its stages backwards: the transposed down-sampling, the
+//!   activation's derivative (`gain · (v > 0 ? 1 : slope)`, zero where the clamp bit) on the
+//!   pre-activation `v` recomputed with the kernel's up-sampling pass, the transposed
+//!   up-sampling; the bias gradient is the input gradient summed over batch and space.
+//!
+//! Shapes the kernels cannot take both ways (a 2-D filter where a transposed pass must
+//! up-sample with it: stylegan3-r's radial down filters) return `None`, and the caller keeps
+//! the reference. Judged against the reference under autodiff in tests/kernels.rs.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::{Device, Tensor, TensorData};
+
+use super::cpu::{FilteredLrelu, Taps};
+use super::HostValues;
+
+type AdFlex = Autodiff<Flex>;
+type AdTensor = burn::backend::tensor::FloatTensor<AdFlex>;
+
+/// The autodiff primitive of `x` when it lives on an autodiff flex device.
+fn tracked_primitive<const D: usize>(x: &Tensor<D>) -> Option<AdTensor> {
+    if !x.device().is_autodiff() {
+        return None;
+    }
+    x.clone().try_into_primitive::<AdFlex>().ok()
+}
+
+/// A flex primitive's values on the host.
+fn host<const D: usize>(t: FlexTensor) -> Vec<f32> {
+    match HostValues::new(Tensor::<D>::from_primitive::<Flex>(t)) {
+        HostValues::Read(v) => v,
+        HostValues::Flex(f) => f.as_slice::<f32>().map(<[f32]>::to_vec).unwrap_or_default(),
+    }
+}
+
+/// Host values as a flex primitive of `shape`.
+fn primitive<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> Option<FlexTensor> {
+    Tensor::<D>::from_data(TensorData::new(values, shape), &Device::flex()).try_into_primitive::<Flex>().ok()
+}
+
+fn taps_len(f: Option<&Taps>) -> usize {
+    match f {
+        None => 1,
+        Some(Taps::Separable(t)) => t.len(),
+        Some(Taps::Full { n, .. }) => *n,
+    }
+}
+
+fn reversed(f: &Taps) -> Taps {
+    match f {
+        Taps::Separable(t) => Taps::Separable(t.iter().rev().copied().collect()),
+        Taps::Full { n, k } => Taps::Full { n: *n, k: k.iter().rev().copied().collect() },
+    }
+}
+
+/// The kernel that computes `upfirdn2d(f, up, down, padding, gain)`: pure up-sampling with a
+/// separable filter, or pure down-sampling; `None` otherwise.
+pub fn upfirdn_op(f: Option<&Taps>, up: usize, down: usize, padding: [i64; 4], gain: f64) -> Option<FilteredLrelu> {
+    Some(match (up, down, f) {
+        // The kernel's up-sampling filter carries gain up²; the rest is the linear "activation" gain.
+        (_, 1, Some(Taps::Separable(t))) => FilteredLrelu { up, down: 1, padding, gain: (gain / (up * up) as f64) as f32, slope: 1.0, clamp: None, fu: Some(t.clone()), fd: None },
+        (1, _, f) => FilteredLrelu { up: 1, down, padding, gain: gain as f32, slope: 1.0, clamp: None, fu: None, fd: f.cloned() },
+        _ => return None,
+    })
+}
+
+/// The op of `upfirdn2d`'s gradient for an input of `in_hw` and an output of `out_hw`.
+fn transposed_op(f: Option<&Taps>, up: usize, down: usize, padding: [i64; 4], gain: f64, in_hw: (usize, usize), out_hw: (usize, usize)) -> Option<FilteredLrelu> {
+    let t = taps_len(f) as i64;
+    let (ih, iw, oh, ow) = (in_hw.0 as i64, in_hw.1 as i64, out_hw.0 as i64, out_hw.1 as i64);
+    let (up_, down_) = (up as i64, down as i64);
+    let [px0, _, py0, _] = padding;
+    let p = [t - px0 - 1, iw * up_ - ow * down_ + px0 - up_ + 1, t - py0 - 1, ih * up_ - oh * down_ + py0 - up_ + 1];
+    let f = f.map(reversed);
+    upfirdn_op(f.as_ref(), down, up, p, gain)
+}
+
+#[derive(Debug)]
+struct Upfirdn2dBackward;
+
+#[derive(Clone, Debug)]
+struct Upfirdn2dState {
+    shape: [usize; 4],
+    out_hw: (usize, usize),
+    op: FilteredLrelu,
+}
+
+impl Backward<Flex, 1> for Upfirdn2dBackward {
+    type State = Upfirdn2dState;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let dy = host::<4>(grads.consume::<Flex>(&ops.node));
+        let Some(parent) = parent else { return };
+        let Upfirdn2dState { shape: [n, c, h, w], out_hw, op } = ops.state;
+        let dx = op.run(&dy, n * c, out_hw.0, out_hw.1, &[]);
+        if let Some(dx) = primitive(dx, [n, c, h, w]) {
+            grads.register::<Flex>(parent.id, dx);
+        }
+    }
+}
+
+/// `upfirdn2d` on an autodiff flex device through the CPU kernel, forward and backward; `None`
+/// on other devices or for shapes the kernel cannot take both ways.
+pub fn upfirdn2d_tracked(x: Tensor<4>, f: Option<&Taps>, up: usize, down: usize, padding: [i64; 4], gain: f64) -> Option<Tensor<4>> {
+    let op = upfirdn_op(f, up, down, padding, gain)?;
+    let [n, c, h, w] = x.dims();
+    let (oh, ow) = op.output_size(h, w);
+    let back = transposed_op(f, up, down, padding, gain, (h, w), (oh, ow))?;
+    if back.output_size(oh, ow) != (h, w) {
+        return None;
+    }
+    let ad = tracked_primitive(&x)?;
+    let guard = ad.node();
+    let xs = host::<4>(ad.into_primitive());
+    let out = primitive(op.run(&xs, n * c, h, w, &[]), [n, c, oh, ow])?;
+    let state = Upfirdn2dState { shape: [n, c, h, w], out_hw: (oh, ow), op: back };
+    let out = match Upfirdn2dBackward.prepare::<NoCheckpointing>([guard]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(state, out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Some(Tensor::from_primitive::<AdFlex>(out))
+}
+
+#[derive(Debug)]
+struct FilteredLreluBackward;
+
+#[derive(Clone, Debug)]
+struct FilteredLreluState {
+    op: FilteredLrelu,
+    shape: [usize; 4],
+    x: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+/// The size of `filtered_lrelu`'s up-sampled (pre-activation) plane for an input of `h x w`.
+fn mid_size(op: &FilteredLrelu, h: usize, w: usize) -> (usize, usize) {
+    let tu = op.fu.as_ref().map_or(1, Vec::len) as i64;
+    let [x0, x1, y0, y1] = op.padding;
+    let len = |l: usize, p0: i64, p1: i64| ((l * op.up) as i64 + p0 + p1 - (tu - 1)).max(0) as usize;
+    (len(h, y0, y1), len(w, x0, x1))
+}
+
+impl Backward<Flex, 2> for FilteredLreluBackward {
+    type State = FilteredLreluState;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [parent_x, parent_b] = ops.parents;
+        let dy = host::<4>(grads.consume::<Flex>(&ops.node));
+        if parent_x.is_none() && parent_b.is_none() {
+            return;
+        }
+        let FilteredLreluState { op, shape: [n, c, h, w], x, bias } = ops.state;
+        let planes = n * c;
+        let (mh, mw) = mid_size(&op, h, w);
+        let (oh, ow) = op.output_size(h, w);
+        // Down-sampling, transposed: the gradient at the activation's output.
+        let Some(down_t) = transposed_op(op.fd.as_ref(), 1, op.down, [0; 4], 1.0, (mh, mw), (oh, ow)) else { return };
+        let mut g = down_t.run(&dy, planes, oh, ow, &[]);
+        // The pre-activation v (bias + up-sampling) and the activation's derivative on it.
+        let up_pass = FilteredLrelu { down: 1, gain: 1.0, slope: 1.0, clamp: None, fd: None, ..op.clone() };
+        let v = up_pass.run(&x, planes, h, w, &bias);
+        for (gi, &vi) in g.iter_mut().zip(&v) {
+            let s = if vi > 0.0 { 1.0 } else { op.slope };
+            let clipped = op.clamp.is_some_and(|limit| (vi * s * op.gain).abs() > limit);
+            *gi = if clipped { 0.0 } else { *gi * s * op.gain };
+        }
+        // Up-sampling, transposed: the gradient at x + bias.
+        let fu = op.fu.clone().map(Taps::Separable);
+        let Some(up_t) = transposed_op(fu.as_ref(), op.up, 1, op.padding, (op.up * op.up) as f64, (h, w), (mh, mw)) else { return };
+        let dx = up_t.run(&g, planes, mh, mw, &[]);
+        if let Some(p) = parent_b {
+            let mut db = vec![0f32; c];
+            for (plane, values) in dx.chunks(h * w).enumerate() {
+                db[plane % c] += values.iter().sum::<f32>();
+            }
+            if let Some(db) = primitive(db, [c]) {
+                grads.register::<Flex>(p.id, db);
+            }
+        }
+        if let Some(p) = parent_x {
+            if let Some(dx) = primitive(dx, [n, c, h, w]) {
+                grads.register::<Flex>(p.id, dx);
+            }
+        }
+    }
+}
+
+/// `filtered_lrelu` (`op`, bias required) on an autodiff flex device through the CPU kernel,
+/// forward and backward; `None` on other devices or for a 2-D down filter (its transposed pass
+/// would up-sample with a 2-D filter, which the kernel does not do).
+pub fn filtered_lrelu_tracked(op: &FilteredLrelu, x: Tensor<4>, bias: Tensor<1>) -> Option<Tensor<4>> {
+    if matches!(op.fd, Some(Taps::Full { .. })) {
+        return None;
+    }
+    let xa = tracked_primitive(&x)?;
+    let ba = tracked_primitive(&bias)?;
+    let [n, c, h, w] = x.dims();
+    let (gx, gb) = (xa.node(), ba.node());
+    let xs = host::<4>(xa.into_primitive());
+    let bs = host::<1>(ba.into_primitive());
+    let (oh, ow) = op.output_size(h, w);
+    let out = primitive(op.run(&xs, n * c, h, w, &bs), [n, c, oh, ow])?;
+    let out = match FilteredLreluBackward.prepare::<NoCheckpointing>([gx, gb]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(FilteredLreluState { op: op.clone(), shape: [n, c, h, w], x: xs, bias: bs }, out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Some(Tensor::from_primitive::<AdFlex>(out))
+}
