@@ -7,44 +7,48 @@ use stylescope::kernels::reference::{filtered_lrelu, Fir};
 use stylescope::model::config::{preset, GeneratorConfig, Sg3LayerSpec};
 use stylescope::model::filters::{design_lowpass_filter, DesignedFilter};
 
-fn cpu_vs_reference(spec: &Sg3LayerSpec, channels: usize) -> f64 {
-    let device = Device::flex();
-    device.seed(spec.idx as u64 + 7);
-    let in_size = spec.in_size + spec.conv_kernel - 1; // the modulated conv's output
-    let x = Tensor::<4>::random([2, channels, in_size, in_size], Distribution::Normal(0.0, 1.0), &device);
-    let b = Tensor::<1>::random([channels], Distribution::Normal(0.0, 0.3), &device);
+/// A schedule layer's `filtered_lrelu`: the CPU kernel op, the reference's filters on `device`,
+/// and its gain and slope.
+struct LayerCase {
+    op: FilteredLrelu,
+    fu: Option<Fir>,
+    fd: Option<Fir>,
+    gain: f64,
+    slope: f64,
+}
+
+fn layer_case(spec: &Sg3LayerSpec, clamp: Option<f32>, device: &Device) -> LayerCase {
     let fu = design_lowpass_filter(spec.up_taps, spec.in_cutoff, 2.0 * spec.in_half_width, spec.tmp_sampling_rate, false);
     let fd = design_lowpass_filter(spec.down_taps, spec.out_cutoff, 2.0 * spec.out_half_width, spec.tmp_sampling_rate, spec.down_radial);
     let (gain, slope) = if spec.is_torgb { (1.0, 1.0) } else { (std::f64::consts::SQRT_2, 0.2) };
     let to_fir = |f: &DesignedFilter| match f {
-        DesignedFilter::Separable(v) => Fir::Separable(Tensor::from_data(TensorData::new(v.clone(), [v.len()]), &device)),
-        DesignedFilter::Radial { taps, data } => Fir::Full(Tensor::from_data(TensorData::new(data.clone(), [*taps, *taps]), &device)),
+        DesignedFilter::Separable(v) => Fir::Separable(Tensor::from_data(TensorData::new(v.clone(), [v.len()]), device)),
+        DesignedFilter::Radial { taps, data } => Fir::Full(Tensor::from_data(TensorData::new(data.clone(), [*taps, *taps]), device)),
     };
-    let reference = filtered_lrelu(
-        x.clone(),
-        fu.as_ref().map(to_fir).as_ref(),
-        fd.as_ref().map(to_fir).as_ref(),
-        Some(b.clone()),
-        spec.up_factor,
-        spec.down_factor,
-        spec.padding,
-        gain,
-        slope,
-        Some(256.0),
-    );
     let op = FilteredLrelu {
         up: spec.up_factor,
         down: spec.down_factor,
         padding: spec.padding,
         gain: gain as f32,
         slope: slope as f32,
-        clamp: Some(256.0),
-        fu: fu.map(|f| f.data().to_vec()),
-        fd: fd.map(|f| match f {
-            DesignedFilter::Separable(v) => Taps::Separable(v),
-            DesignedFilter::Radial { taps, data } => Taps::Full { n: taps, k: data },
+        clamp,
+        fu: fu.as_ref().map(|f| f.data().to_vec()),
+        fd: fd.as_ref().map(|f| match f {
+            DesignedFilter::Separable(v) => Taps::Separable(v.clone()),
+            DesignedFilter::Radial { taps, data } => Taps::Full { n: *taps, k: data.clone() },
         }),
     };
+    LayerCase { fu: fu.as_ref().map(to_fir), fd: fd.as_ref().map(to_fir), op, gain, slope }
+}
+
+fn cpu_vs_reference(spec: &Sg3LayerSpec, channels: usize) -> f64 {
+    let device = Device::flex();
+    device.seed(spec.idx as u64 + 7);
+    let in_size = spec.in_size + spec.conv_kernel - 1; // the modulated conv's output
+    let x = Tensor::<4>::random([2, channels, in_size, in_size], Distribution::Normal(0.0, 1.0), &device);
+    let b = Tensor::<1>::random([channels], Distribution::Normal(0.0, 0.3), &device);
+    let LayerCase { op, fu, fd, gain, slope } = layer_case(spec, Some(256.0), &device);
+    let reference = filtered_lrelu(x.clone(), fu.as_ref(), fd.as_ref(), Some(b.clone()), spec.up_factor, spec.down_factor, spec.padding, gain, slope, Some(256.0));
     let data: Vec<f32> = x.into_data().try_to_vec().unwrap();
     let bias: Vec<f32> = b.into_data().try_to_vec().unwrap();
     let (oh, ow) = op.output_size(in_size, in_size);
@@ -320,34 +324,14 @@ fn cpu_filtered_lrelu_backward_matches_reference() {
             let in_size = spec.in_size + spec.conv_kernel - 1;
             let x = Tensor::<4>::random([2, channels, in_size, in_size], Distribution::Normal(0.0, 1.0), &device);
             let b = Tensor::<1>::random([channels], Distribution::Normal(0.0, 0.3), &device);
-            let fu = design_lowpass_filter(spec.up_taps, spec.in_cutoff, 2.0 * spec.in_half_width, spec.tmp_sampling_rate, false);
-            let fd = design_lowpass_filter(spec.down_taps, spec.out_cutoff, 2.0 * spec.out_half_width, spec.tmp_sampling_rate, spec.down_radial);
-            let (gain, slope) = if spec.is_torgb { (1.0, 1.0) } else { (std::f64::consts::SQRT_2, 0.2) };
-            let to_fir = |f: &DesignedFilter| match f {
-                DesignedFilter::Separable(v) => Fir::Separable(Tensor::from_data(TensorData::new(v.clone(), [v.len()]), &device)),
-                DesignedFilter::Radial { taps, data } => Fir::Full(Tensor::from_data(TensorData::new(data.clone(), [*taps, *taps]), &device)),
-            };
-            let op = FilteredLrelu {
-                up: spec.up_factor,
-                down: spec.down_factor,
-                padding: spec.padding,
-                gain: gain as f32,
-                slope: slope as f32,
-                clamp: Some(1.5),
-                fu: fu.as_ref().map(|f| f.data().to_vec()),
-                fd: fd.as_ref().map(|f| match f {
-                    DesignedFilter::Separable(v) => Taps::Separable(v.clone()),
-                    DesignedFilter::Radial { taps, data } => Taps::Full { n: *taps, k: data.clone() },
-                }),
-            };
+            let LayerCase { op, fu, fd, gain, slope } = layer_case(&spec, Some(1.5), &device);
             let Some(probe) = filtered_lrelu_tracked(&op, x.clone(), b.clone()) else {
                 assert!(spec.down_radial, "{name} {}: the CPU backward should take this layer", spec.name);
                 continue;
             };
             let r = Tensor::<4>::random(probe.dims(), Distribution::Normal(0.0, 1.0), &device);
             let ours = grads_of(|x, b| filtered_lrelu_tracked(&op, x, b).unwrap(), &x, &b, &r);
-            let (fu_t, fd_t) = (fu.as_ref().map(to_fir), fd.as_ref().map(to_fir));
-            let reference = grads_of(|x, b| filtered_lrelu(x, fu_t.as_ref(), fd_t.as_ref(), Some(b), spec.up_factor, spec.down_factor, spec.padding, gain, slope, Some(1.5)), &x, &b, &r);
+            let reference = grads_of(|x, b| filtered_lrelu(x, fu.as_ref(), fd.as_ref(), Some(b), spec.up_factor, spec.down_factor, spec.padding, gain, slope, Some(1.5)), &x, &b, &r);
             assert!(rel_max(&ours.0, &reference.0) < 2e-5, "{name} {}: forward", spec.name);
             let (ex, eb) = (rel_max(&ours.1, &reference.1), rel_max(&ours.2, &reference.2));
             assert!(ex < 2e-5 && eb < 2e-5, "{name} {}: gradient relative errors x {ex:e}, bias {eb:e}", spec.name);

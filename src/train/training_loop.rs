@@ -212,7 +212,7 @@ impl Trainer {
         let fine_tune = opts.resume.as_deref().filter(|r| *r != "latest").map(PathBuf::from);
         let derived = opts.derive(resolution, dataset.num_channels() as usize, dataset.label_dim(), fine_tune.is_some());
         let mut nets = Networks::fresh(opts.cfg, &derived.g_kwargs, &derived.d_kwargs, opts.seed)?;
-        let (g_params, d_params) = nets.param_names()?;
+        let g_params = nets.param_names()?.0;
         let d_frozen = nets.frozen_d_params(opts.freezed);
         let mut opt_g = Adam::lazy(derived.g_lr, (0.0, 0.99), 1e-8, derived.g_reg_interval);
         let mut opt_d = Adam::lazy(derived.d_lr, (0.0, 0.99), 1e-8, Some(derived.d_reg_interval));
@@ -252,7 +252,6 @@ impl Trainer {
             let path = run_dir.join("log.txt");
             Some(std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| io_err(&path, e))?)
         };
-        let _ = d_params;
         Ok(Self {
             opts,
             derived,
