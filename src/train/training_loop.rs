@@ -532,7 +532,7 @@ impl Trainer {
         self.progress.tick_start_nimg = self.progress.cur_nimg;
         self.progress.elapsed_s = total_s;
         self.start = now;
-        if snap_due && !self.opts.dry_run && self.progress.cur_nimg > 0 {
+        if snap_due && !self.opts.dry_run {
             let k = self.progress.cur_nimg / 1000;
             self.write_fakes_grid(&format!("fakes{k:06}.png"))?;
             self.write_snapshot()?;
