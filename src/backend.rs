@@ -109,3 +109,11 @@ pub fn default_backend() -> (BackendChoice, String) {
         (None, None) => (BackendChoice::Cpu, "no GPU adapter found; rendering on the CPU backend".to_string()),
     }
 }
+
+/// Peak resident memory of this process (VmHWM), bytes, where the OS reports it (Linux).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}

@@ -6,7 +6,7 @@ use anyhow::Context;
 use burn::tensor::{Tensor, TensorData};
 use clap::Args;
 
-use crate::backend::{describe, BackendChoice};
+use crate::backend::{describe, peak_rss_bytes, BackendChoice};
 use crate::kernels::KernelChoice;
 use crate::model::{one_hot, SynthesisOptions};
 use crate::rng::RandomState;
@@ -35,14 +35,6 @@ pub struct BenchArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
-}
-
-/// Peak resident memory of this process (VmHWM), bytes, where the OS reports it.
-pub fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {

@@ -502,7 +502,7 @@ impl Trainer {
         let kimg = self.progress.cur_nimg as f64 / 1000.0;
         let tick_kimg = (self.progress.cur_nimg - self.progress.tick_start_nimg) as f64 / 1000.0;
         let sec_per_kimg = if tick_kimg > 0.0 { tick_s / tick_kimg } else { 0.0 };
-        let mem = peak_rss_gib();
+        let mem = crate::backend::peak_rss_bytes().map_or(0.0, |b| b as f64 / (1u64 << 30) as f64);
         let line = format!(
             "tick {:<5} kimg {:<8.1} time {:<12} sec/tick {:<7.1} sec/kimg {:<7.2} cpumem {:<6.2} augment {:.3}",
             self.progress.cur_tick,
@@ -710,12 +710,4 @@ fn format_time(s: f64) -> String {
     } else {
         format!("{}d {:02}h {:02}m", s / 86400, (s / 3600) % 24, (s / 60) % 60)
     }
-}
-
-/// The process's peak resident memory in GiB (Linux), 0 elsewhere.
-fn peak_rss_gib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
-        .map_or(0.0, |kb| kb / (1024.0 * 1024.0))
 }
