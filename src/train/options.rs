@@ -126,7 +126,8 @@ pub struct TrainOptions {
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u32,
-    /// Disable mixed-precision (accepted; StyleScope always trains in float32).
+    /// Disable mixed-precision: as in train.py, turns conv_clamp off in G and D (StyleScope
+    /// always trains in float32).
     #[arg(long, default_value = "false", value_parser = BoolishValueParser::new(), num_args = 1)]
     pub fp32: bool,
     /// Disable cuDNN benchmarking (accepted; no effect here).
