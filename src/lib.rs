@@ -14,6 +14,7 @@ pub mod gui;
 pub mod kernels;
 pub mod model;
 pub mod render;
+pub mod runs;
 pub mod rng;
 pub mod source;
 pub mod train;

@@ -21,7 +21,7 @@ fn fixture(name: &str) -> String {
 }
 
 fn launch(network: &str) -> Launch {
-    Launch { network: Some(fixture(network)), seed: Some(0), trunc: Some(1.0), backend: Some(BackendChoice::Cpu), state_path: None, shared_gpu: None }
+    Launch { network: Some(fixture(network)), seed: Some(0), trunc: Some(1.0), backend: Some(BackendChoice::Cpu), state_path: None, shared_gpu: None, train_program: None }
 }
 
 fn harness(launch: Launch, wgpu: bool) -> Harness<'static, ExplorerApp> {
@@ -144,7 +144,7 @@ fn settings_persist_between_runs() {
     eframe::App::on_exit(&mut app);
     drop(app);
     // Reopened without flags: everything comes back.
-    let again = Launch { network: None, seed: None, trunc: None, backend: None, state_path: Some(path), shared_gpu: None };
+    let again = Launch { network: None, seed: None, trunc: None, backend: None, state_path: Some(path), shared_gpu: None, train_program: None };
     let app = ExplorerApp::new(&egui::Context::default(), again).unwrap();
     assert_eq!(app.settings.latent.psi, 0.55);
     assert_eq!(app.settings.latent.stylemix, vec![1, 4]);

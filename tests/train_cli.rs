@@ -18,22 +18,6 @@ fn run_ok(cmd: &mut Command) -> String {
     run_out(cmd).1
 }
 
-/// A folder of `n` smooth random `res`² RGB PNGs.
-fn make_images(dir: &Path, n: usize, res: u32) {
-    std::fs::create_dir_all(dir).unwrap();
-    let mut rng = stylescope::rng::RandomState::new(5);
-    for i in 0..n {
-        let (a, b, c) = (rng.next_f64() * 6.0, rng.next_f64() * 6.0, rng.next_f64());
-        let img = image::RgbImage::from_fn(res, res, |x, y| {
-            let (u, v) = (x as f64 / res as f64, y as f64 / res as f64);
-            let r = ((a * u).sin() * 0.5 + 0.5) * 255.0;
-            let g = ((b * v).cos() * 0.5 + 0.5) * 255.0;
-            image::Rgb([r as u8, g as u8, (c * 255.0) as u8])
-        });
-        img.save(dir.join(format!("img{i:03}.png"))).unwrap();
-    }
-}
-
 /// The small StyleGAN3-T the tests train: 32², few channels, batch 4.
 fn train_cmd(outdir: &Path, data: &Path, kimg: &str) -> Command {
     let mut c = bin();

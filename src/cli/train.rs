@@ -33,26 +33,46 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     // A hidden bar (stderr not a terminal) prints nothing: then the lines go straight to stderr.
     trainer.on_line = Box::new(move |line| if printer.is_hidden() { eprintln!("{line}") } else { printer.println(line) });
     install_sigint();
+    // Whatever ends the run is written to its log too, so the window can say why it ended.
+    let result = train_to_end(&mut trainer, &bar);
+    bar.finish_and_clear();
+    match result {
+        Ok(true) => {
+            let line = format!("Stopped at kimg {:.1}; continue with --resume latest", trainer.progress.cur_nimg as f64 / 1000.0);
+            trainer.line(&line);
+        }
+        Ok(false) => {
+            let line = format!("Done: {}", trainer.run_dir.display());
+            trainer.line(&line);
+        }
+        Err(e) => {
+            // Into the log only: main prints the error to the console.
+            trainer.on_line = Box::new(|_| {});
+            trainer.line(&format!("error: {e}"));
+            return Err(e.into());
+        }
+    }
+    Ok(())
+}
+
+/// Trains to `--kimg`, or until Ctrl-C or a stop request (then `Ok(true)`, after a snapshot).
+fn train_to_end(trainer: &mut Trainer, bar: &ProgressBar) -> Result<bool, crate::train::TrainError> {
     trainer.start()?;
     loop {
+        if trainer.take_stop_request() {
+            STOP.store(true, Ordering::SeqCst);
+        }
         let stop = STOP.load(Ordering::SeqCst);
         if trainer.done() && !stop {
-            break;
+            return Ok(false);
         }
         trainer.step(stop)?;
         bar.set_position(trainer.progress.cur_nimg);
         bar.set_message(trainer.last_losses());
         if stop {
-            break;
+            return Ok(true);
         }
     }
-    bar.finish_and_clear();
-    if STOP.load(Ordering::SeqCst) {
-        eprintln!("Stopped at kimg {:.1}; continue with --resume latest", trainer.progress.cur_nimg as f64 / 1000.0);
-    } else {
-        eprintln!("Done: {}", trainer.run_dir.display());
-    }
-    Ok(())
 }
 
 /// Set by the first Ctrl-C: the loop writes a snapshot and stops.

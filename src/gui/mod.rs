@@ -15,6 +15,7 @@ pub mod noise_panel;
 pub mod perf_panel;
 pub mod state;
 pub mod stylemix_panel;
+pub mod training_panel;
 pub mod truncation_panel;
 pub mod viewer;
 
@@ -47,12 +48,14 @@ pub struct Launch {
     pub state_path: Option<PathBuf>,
     /// The window's wgpu device, for the generator to share (set by [`run`]).
     pub shared_gpu: Option<crate::render::SharedGpu>,
+    /// The `stylescope` executable the Training panel runs (`None`: this one).
+    pub train_program: Option<PathBuf>,
 }
 
 impl Launch {
     /// The command-line launch: settings persist in the default place.
     pub fn from_cli(network: Option<String>, seed: Option<u32>, trunc: Option<f64>, backend: Option<BackendChoice>) -> Self {
-        Self { network, seed, trunc, backend, state_path: state::default_state_path(), shared_gpu: None }
+        Self { network, seed, trunc, backend, state_path: state::default_state_path(), shared_gpu: None, train_program: None }
     }
 }
 
@@ -125,6 +128,10 @@ pub struct ExplorerApp {
     pub(crate) pending_window_capture: Option<PathBuf>,
     /// `STYLESCOPE_SCREENSHOT`: save the window there once a frame is shown, then close.
     auto_screenshot: Option<(PathBuf, u32)>,
+    /// The Training panel's runs, child process and probes.
+    pub training: training_panel::TrainingPanel,
+    /// A control section to expand on the next frame (dropping data opens Training).
+    open_section: Option<&'static str>,
 }
 
 /// What a running file dialog is for.
@@ -134,6 +141,10 @@ pub enum DialogPurpose {
     CaptureDir,
     SaveView,
     OpenView,
+    TrainOutdir,
+    TrainDataFolder,
+    TrainDataZip,
+    TrainBase,
 }
 
 impl ExplorerApp {
@@ -206,6 +217,8 @@ impl ExplorerApp {
             last_saved: None,
             pending_window_capture: None,
             auto_screenshot,
+            training: training_panel::TrainingPanel::new(launch.train_program),
+            open_section: None,
         })
     }
 
@@ -476,7 +489,13 @@ impl ExplorerApp {
     fn handle_dropped_files(&mut self, ctx: &egui::Context) {
         let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect());
         for path in dropped {
-            self.open_network(&path.display().to_string());
+            // A folder or zip is training data; anything else a network.
+            if path.is_dir() || path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip")) {
+                self.settings.train.data = path;
+                self.open_section = Some("Training");
+            } else {
+                self.open_network(&path.display().to_string());
+            }
         }
     }
 
@@ -489,6 +508,9 @@ impl ExplorerApp {
         match purpose {
             DialogPurpose::OpenNetwork => self.open_network(&path.display().to_string()),
             DialogPurpose::CaptureDir => self.settings.capture_dir = path,
+            DialogPurpose::TrainOutdir => self.settings.train.outdir = path,
+            DialogPurpose::TrainDataFolder | DialogPurpose::TrainDataZip => self.settings.train.data = path,
+            DialogPurpose::TrainBase => self.settings.train.base = crate::runs::Base::File(path),
             DialogPurpose::SaveView => match state::save(&path, &self.settings) {
                 Ok(()) => self.report(format!("view saved to {}", path.display())),
                 Err(e) => self.report_error(format!("cannot save the view: {e}")),
@@ -517,6 +539,8 @@ impl ExplorerApp {
         let (tx, rx) = crossbeam_channel::bounded(1);
         let start_dir = match purpose {
             DialogPurpose::CaptureDir => Some(self.settings.capture_dir.clone()),
+            DialogPurpose::TrainOutdir => Some(self.settings.train.outdir.clone()),
+            DialogPurpose::TrainDataFolder | DialogPurpose::TrainDataZip => self.settings.train.data.parent().map(|p| p.to_path_buf()),
             _ => std::path::Path::new(&self.settings.network).parent().map(|p| p.to_path_buf()),
         };
         let spawned = std::thread::Builder::new().name("file-dialog".into()).spawn(move || {
@@ -525,8 +549,9 @@ impl ExplorerApp {
                 d = d.set_directory(dir);
             }
             let picked = match purpose {
-                DialogPurpose::OpenNetwork => d.add_filter("StyleGAN network", &["pkl", "safetensors"]).pick_file(),
-                DialogPurpose::CaptureDir => d.pick_folder(),
+                DialogPurpose::OpenNetwork | DialogPurpose::TrainBase => d.add_filter("StyleGAN network", &["pkl", "safetensors"]).pick_file(),
+                DialogPurpose::CaptureDir | DialogPurpose::TrainOutdir | DialogPurpose::TrainDataFolder => d.pick_folder(),
+                DialogPurpose::TrainDataZip => d.add_filter("zip of images", &["zip"]).pick_file(),
                 DialogPurpose::SaveView => d.add_filter("StyleScope view", &["ron"]).set_file_name("view.ron").save_file(),
                 DialogPurpose::OpenView => d.add_filter("StyleScope view", &["ron"]).pick_file(),
             };
@@ -547,6 +572,7 @@ impl ExplorerApp {
         PerfHistory::push(&mut self.perf.frame_interval_ms, self.started.elapsed().as_secs_f64(), dt * 1000.0);
 
         self.poll_worker(&ctx);
+        training_panel::poll(self, &ctx);
         self.poll_dialog();
         self.handle_dropped_files(&ctx);
         let animating = self.animate(dt);
@@ -571,7 +597,7 @@ impl ExplorerApp {
 
     fn controls_ui(&mut self, ui: &mut egui::Ui) {
         type PanelFn = fn(&mut egui::Ui, &mut ExplorerApp);
-        let panels: [(&str, PanelFn); 9] = [
+        let panels: [(&str, PanelFn); 10] = [
             ("Model", model_panel::model_ui),
             ("Latent", latent_panel::latent_ui),
             ("Truncation", truncation_panel::truncation_ui),
@@ -580,11 +606,17 @@ impl ExplorerApp {
             ("Equivariance", equivariance_panel::equivariance_ui),
             ("Layers & channels", layers_panel::layers_ui),
             ("Capture", capture_panel::capture_ui),
+            ("Training", training_panel::training_ui),
             ("Performance", perf_panel::perf_ui),
         ];
+        let force = self.open_section.take();
         for (title, panel) in panels {
+            let forced = force == Some(title);
+            if forced && !self.settings.open_sections.iter().any(|s| s == title) {
+                self.settings.open_sections.push(title.to_string());
+            }
             let open = self.settings.open_sections.iter().any(|s| s == title);
-            let r = egui::CollapsingHeader::new(title).default_open(open).show(ui, |ui| panel(ui, self));
+            let r = egui::CollapsingHeader::new(title).default_open(open).open(forced.then_some(true)).show(ui, |ui| panel(ui, self));
             // Remember which sections are open, so the layout persists too.
             if r.header_response.clicked() {
                 if !open {

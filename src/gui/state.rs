@@ -47,6 +47,8 @@ pub struct Settings {
     pub fps_cap: f64,
     /// Titles of the control sections that are expanded.
     pub open_sections: Vec<String>,
+    /// The Training panel's form.
+    pub train: crate::runs::TrainForm,
 }
 
 impl Default for Settings {
@@ -69,6 +71,7 @@ impl Default for Settings {
             capture_dir: PathBuf::from("captures"),
             fps_cap: 60.0,
             open_sections: ["Model", "Latent", "Truncation", "Style mixing"].map(String::from).to_vec(),
+            train: crate::runs::TrainForm::default(),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod augment;
 pub mod loss;
 pub mod networks;
 pub mod options;
+pub mod run_folder;
 pub mod stats;
 pub mod training_loop;
 

@@ -38,20 +38,56 @@ fn family(cfg: &crate::train::options::Cfg) -> Family {
     }
 }
 
-/// The train.py `--cfg` a generator architecture corresponds to.
-fn cfg_name(cfg: &GeneratorConfig) -> &'static str {
-    match cfg {
-        GeneratorConfig::StyleGan3(c) if c.use_radial_filters => "stylegan3-r",
-        GeneratorConfig::StyleGan3(_) => "stylegan3-t",
-        GeneratorConfig::StyleGan2(_) => "stylegan2",
+/// What a network file is, as far as fine-tuning from it goes: the `--cfg`, `--cbase`, `--cmax`
+/// and `--map-depth` that rebuild its architecture, and the images and labels it was made for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BaseInfo {
+    pub cfg: crate::train::options::Cfg,
+    pub resolution: usize,
+    pub channels: usize,
+    pub c_dim: usize,
+    pub cbase: usize,
+    pub cmax: usize,
+    pub map_depth: usize,
+}
+
+impl BaseInfo {
+    pub fn of(g: &GeneratorConfig) -> Self {
+        use crate::train::options::Cfg;
+        let (cfg, cbase, cmax) = match g {
+            // train.py doubles stylegan3-r's generator channels.
+            GeneratorConfig::StyleGan3(c) if c.use_radial_filters => (Cfg::StyleGan3R, c.channel_base as usize / 2, c.channel_max as usize / 2),
+            GeneratorConfig::StyleGan3(c) => (Cfg::StyleGan3T, c.channel_base as usize, c.channel_max as usize),
+            GeneratorConfig::StyleGan2(c) => (Cfg::StyleGan2, c.channel_base, c.channel_max),
+        };
+        Self { cfg, resolution: g.img_resolution(), channels: g.img_channels(), c_dim: g.c_dim(), cbase, cmax, map_depth: g.mapping().num_layers }
+    }
+
+    /// Why this network cannot be fine-tuned by a run of `cfg` on `resolution`² images with
+    /// `channels` channels and `c_dim` label dimensions (one line), or `Ok`.
+    pub fn check(&self, cfg: crate::train::options::Cfg, resolution: usize, channels: usize, c_dim: usize) -> Result<(), String> {
+        if self.cfg != cfg {
+            return Err(format!("it is a {} network; this run has --cfg {} (pass --cfg {} to fine-tune it)", self.cfg.name(), cfg.name(), self.cfg.name()));
+        }
+        if (self.resolution, self.channels, self.c_dim) != (resolution, channels, c_dim) {
+            return Err(format!(
+                "it is a {} network for {r}x{r} images with {} channels and {} classes; this run (--cfg and the dataset) needs {} at {res}x{res}, {channels} channels, {c_dim} classes",
+                self.cfg.name(),
+                self.channels,
+                self.c_dim,
+                cfg.name(),
+                r = self.resolution,
+                res = resolution,
+            ));
+        }
+        Ok(())
     }
 }
 
-fn family_name(f: Family) -> &'static str {
-    match f {
-        Family::StyleGan3 => "StyleGAN3",
-        Family::StyleGan2 => "StyleGAN2",
-    }
+/// Reads what the generator in `path` (a `.pkl` snapshot or `.safetensors`) is, for checking a
+/// fine-tuning run before it starts.
+pub fn describe_base(path: &Path) -> Result<BaseInfo, TrainError> {
+    Ok(BaseInfo::of(&NetworkFile::read(path, Which::GEma)?.generator_config()?))
 }
 
 fn config_err(detail: String) -> TrainError {
@@ -84,32 +120,9 @@ impl Networks {
         let d = NetworkFile::read(path, Which::D).ok();
         let mut out = fresh;
         // The snapshot's own architecture must be the one the flags and data ask for.
-        let theirs = g_ema.generator_config()?;
-        let ours = &out.g_cfg;
-        if cfg_name(&theirs) != cfg_name(ours) {
-            return Err(TrainError::Mismatch {
-                path: path.into(),
-                detail: format!("it is a {} network; this run has --cfg {} (pass --cfg {} to fine-tune it)", cfg_name(&theirs), cfg_name(ours), cfg_name(&theirs)),
-            });
-        }
-        if theirs.family() != ours.family() || theirs.img_resolution() != ours.img_resolution() || theirs.img_channels() != ours.img_channels() || theirs.c_dim() != ours.c_dim() {
-            return Err(TrainError::Mismatch {
-                path: path.into(),
-                detail: format!(
-                    "it is a {} network for {}x{} images with {} channels and {} classes; this run (--cfg and the dataset) needs {} at {}x{}, {} channels, {} classes",
-                    family_name(theirs.family()),
-                    theirs.img_resolution(),
-                    theirs.img_resolution(),
-                    theirs.img_channels(),
-                    theirs.c_dim(),
-                    family_name(ours.family()),
-                    ours.img_resolution(),
-                    ours.img_resolution(),
-                    ours.img_channels(),
-                    ours.c_dim()
-                ),
-            });
-        }
+        let theirs = BaseInfo::of(&g_ema.generator_config()?);
+        let ours = BaseInfo::of(&out.g_cfg);
+        theirs.check(ours.cfg, ours.resolution, ours.channels, ours.c_dim).map_err(|detail| TrainError::Mismatch { path: path.into(), detail })?;
         copy_matching(&mut out.g_ema.state, &g_ema.tensors, path, "G_ema")?;
         match &g {
             Some(g) => copy_matching(&mut out.g.state, &g.tensors, path, "G")?,

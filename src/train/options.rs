@@ -74,8 +74,8 @@ pub struct TrainOptions {
     /// Augmentation mode.
     #[arg(long, value_enum, default_value_t = AugMode::Ada)]
     pub aug: AugMode,
-    /// Resume from given network pickle / .safetensors snapshot, or `latest` (the newest run in
-    /// --outdir, continued exactly).
+    /// Resume from given network pickle / .safetensors snapshot (fine-tuning, in a new run
+    /// folder), or continue a run exactly: `latest` (the newest run in --outdir) or a run folder.
     #[arg(long)]
     pub resume: Option<String>,
     /// Freeze first layers of D.
@@ -165,6 +165,18 @@ pub struct Derived {
 }
 
 impl TrainOptions {
+    /// The defaults of every optional flag (the required ones set to placeholders), as the
+    /// command line parses them.
+    pub fn defaults() -> Option<Self> {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            o: TrainOptions,
+        }
+        use clap::Parser;
+        Wrapper::try_parse_from(["train", "--outdir=.", "--cfg=stylegan2", "--data=.", "--gpus=1", "--batch=1", "--gamma=0"]).ok().map(|w| w.o)
+    }
+
     /// train.py's checks, as one-line errors.
     pub fn validate(&self) -> Result<(), String> {
         if self.gpus != 1 {

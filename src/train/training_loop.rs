@@ -24,6 +24,8 @@ use crate::train::augment::{AugmentParams, AugmentPipe, SeededRng};
 use crate::train::loss::{self, ImageMap, NumpyRng, PhaseOut};
 use crate::train::networks::{Net, Networks};
 use crate::train::options::{Derived, TrainOptions};
+pub use crate::train::run_folder::{run_dirs, run_owner, snapshots, RUN_LOCK, STOP_REQUEST};
+use crate::train::run_folder::{continues_run, lock_run, new_run_dir};
 use crate::train::stats::Collector;
 use crate::train::TrainError;
 use crate::weights::safetensors::{read_raw, write_snapshot, StoredConfig};
@@ -118,6 +120,8 @@ pub struct Trainer {
     grid: Grid,
     stats: Collector,
     log: Option<std::fs::File>,
+    /// The run folder's [`RUN_LOCK`], held while this trainer lives.
+    _lock: Option<std::fs::File>,
     tick_start: Instant,
     start: Instant,
     /// Called with each log line (the CLI prints it above its progress bar).
@@ -132,36 +136,6 @@ struct Grid {
     c: Vec<f32>,
 }
 
-/// `NNNNN-desc` run folders of `outdir`, newest (highest number) last.
-pub fn run_dirs(outdir: &Path) -> Vec<(u32, PathBuf)> {
-    let mut out: Vec<(u32, PathBuf)> = std::fs::read_dir(outdir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let id: u32 = name.split('-').next()?.parse().ok()?;
-            Some((id, e.path()))
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-/// The complete snapshots of a run folder, oldest first.
-pub fn snapshots(run_dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(run_dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("network-snapshot-") && n.ends_with(".safetensors")))
-        .collect();
-    out.sort();
-    out
-}
-
 fn io_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
     TrainError::Io { path: path.into(), detail: e.to_string() }
 }
@@ -171,13 +145,17 @@ impl Trainer {
     /// run of `--outdir` continued from its last snapshot (`--resume latest`).
     pub fn new(opts: TrainOptions) -> Result<Self, TrainError> {
         opts.validate().map_err(TrainError::Options)?;
-        let continuing = opts.resume.as_deref() == Some("latest");
-        let (run_dir, resumed) = if continuing {
-            let (_, dir) = run_dirs(&opts.outdir)
-                .into_iter()
-                .rev()
-                .find(|(_, d)| !snapshots(d).is_empty())
-                .ok_or_else(|| TrainError::Options(format!("--resume latest: no run with a snapshot in {}", opts.outdir.display())))?;
+        let continuing = continues_run(opts.resume.as_deref());
+        let (run_dir, resumed) = if let Some(which) = continuing {
+            let dir = match which {
+                "latest" => run_dirs(&opts.outdir)
+                    .into_iter()
+                    .rev()
+                    .find(|(_, d)| !snapshots(d).is_empty())
+                    .map(|(_, d)| d)
+                    .ok_or_else(|| TrainError::Options(format!("--resume latest: no run with a snapshot in {}", opts.outdir.display())))?,
+                folder => PathBuf::from(folder),
+            };
             let snap = snapshots(&dir).pop().ok_or_else(|| TrainError::Options(format!("{}: no snapshot", dir.display())))?;
             let (tensors, meta) = read_raw(&snap)?;
             let meta = meta.ok_or_else(|| TrainError::Mismatch { path: snap.clone(), detail: "not a StyleScope training snapshot".into() })?;
@@ -209,7 +187,7 @@ impl Trainer {
         if opts.cond && !dataset.has_labels() {
             return Err(TrainError::Options(format!("--cond=True requires labels specified in {}/dataset.json", opts.data.display())));
         }
-        let fine_tune = opts.resume.as_deref().filter(|r| *r != "latest").map(PathBuf::from);
+        let fine_tune = opts.resume.as_deref().filter(|r| continues_run(Some(r)).is_none()).map(PathBuf::from);
         let derived = opts.derive(resolution, dataset.num_channels() as usize, dataset.label_dim(), fine_tune.is_some());
         let mut nets = Networks::fresh(opts.cfg, &derived.g_kwargs, &derived.d_kwargs, opts.seed)?;
         let g_params = nets.param_names()?.0;
@@ -246,11 +224,12 @@ impl Trainer {
             sampler.next();
         }
         let grid = Grid::new(&dataset, &nets, opts.seed);
-        let log = if opts.dry_run {
-            None
+        let (log, lock) = if opts.dry_run {
+            (None, None)
         } else {
+            let lock = lock_run(&run_dir)?;
             let path = run_dir.join("log.txt");
-            Some(std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| io_err(&path, e))?)
+            (Some(std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| io_err(&path, e))?), Some(lock))
         };
         Ok(Self {
             opts,
@@ -268,14 +247,21 @@ impl Trainer {
             grid,
             stats: Collector::default(),
             log,
+            _lock: lock,
             tick_start: Instant::now(),
             start: Instant::now(),
             on_line: Box::new(|line| eprintln!("{line}")),
         })
     }
 
+    /// Whether someone asked this run to stop (a [`STOP_REQUEST`] file in its folder); the
+    /// request is consumed.
+    pub fn take_stop_request(&self) -> bool {
+        std::fs::remove_file(self.run_dir.join(STOP_REQUEST)).is_ok()
+    }
+
     /// Writes a line to the log file and the console.
-    fn line(&mut self, text: &str) {
+    pub fn line(&mut self, text: &str) {
         if let Some(f) = &mut self.log {
             let _ = writeln!(f, "{text}");
         }
@@ -646,17 +632,6 @@ fn save_grid(path: &Path, images: &[f32], gw: usize, gh: usize, ch: usize, res: 
     Ok(())
 }
 
-
-/// A new `NNNNN-desc` folder in `--outdir` (numbered after the highest existing one).
-fn new_run_dir(opts: &TrainOptions) -> Result<PathBuf, TrainError> {
-    std::fs::create_dir_all(&opts.outdir).map_err(|e| io_err(&opts.outdir, e))?;
-    let next = run_dirs(&opts.outdir).last().map_or(0, |(id, _)| id + 1);
-    let dir = opts.outdir.join(format!("{next:05}-{}", opts.run_desc()));
-    std::fs::create_dir(&dir).map_err(|e| io_err(&dir, e))?;
-    let json = serde_json::to_string_pretty(opts).map_err(|e| io_err(&dir, e))?;
-    crate::weights::safetensors::write_atomic(&dir.join("training_options.json"), json.as_bytes())?;
-    Ok(dir)
-}
 
 /// Fills `state` from `tensors[prefix/name]`.
 fn take_prefixed(tensors: &BTreeMap<String, HostTensor>, prefix: &str, state: &mut crate::train::adam::StateDict, path: &Path) -> Result<(), TrainError> {

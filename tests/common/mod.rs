@@ -120,3 +120,19 @@ pub fn run_err(cmd: &mut Command, needle: &str) -> String {
     assert!(err.contains(needle), "error should mention {needle:?}: {err}");
     err
 }
+
+/// A folder of `n` smooth random `res`² RGB PNGs.
+pub fn make_images(dir: &Path, n: usize, res: u32) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut rng = stylescope::rng::RandomState::new(5);
+    for i in 0..n {
+        let (a, b, c) = (rng.next_f64() * 6.0, rng.next_f64() * 6.0, rng.next_f64());
+        let img = image::RgbImage::from_fn(res, res, |x, y| {
+            let (u, v) = (x as f64 / res as f64, y as f64 / res as f64);
+            let r = ((a * u).sin() * 0.5 + 0.5) * 255.0;
+            let g = ((b * v).cos() * 0.5 + 0.5) * 255.0;
+            image::Rgb([r as u8, g as u8, (c * 255.0) as u8])
+        });
+        img.save(dir.join(format!("img{i:03}.png"))).unwrap();
+    }
+}
