@@ -94,6 +94,8 @@ pub struct TrainingPanel {
     followed: Option<PathBuf>,
     /// The `stylescope` executable that trains.
     pub(crate) program: PathBuf,
+    /// Fold the "New run" form away on the next frame (a run started or was found running).
+    fold_form: bool,
 }
 
 impl TrainingPanel {
@@ -105,6 +107,17 @@ impl TrainingPanel {
     /// The run shown in detail, as last read.
     pub fn detail(&self) -> Option<&RunDetail> {
         self.view.as_ref().and_then(|v| v.detail.as_ref()).filter(|d| Some(&d.summary.dir) == self.selected.as_ref())
+    }
+
+    /// Whether what the panel shows is read (for screenshots): the folder's view, and the
+    /// selected run's details with its grid on a texture.
+    pub fn settled(&self) -> bool {
+        let Some(view) = &self.view else { return false };
+        match (&self.selected, self.detail()) {
+            (None, _) => view.request.selected.is_none(),
+            (Some(_), None) => false,
+            (Some(_), Some(d)) => d.grid.as_ref().is_none_or(|g| self.texture.as_ref().is_some_and(|(p, _)| p == &g.path)),
+        }
     }
 
     /// The run shown in detail.
@@ -207,6 +220,11 @@ pub fn poll(app: &mut ExplorerApp, ctx: &egui::Context) {
             w.watch(request.clone());
         }
         if let Some(u) = w.try_update() {
+            // Reattach: with nothing chosen yet, a run that is training now is the one to show.
+            if p.selected.is_none() && p.child.is_none() {
+                p.selected = u.runs.iter().find(|r| r.state.is_running()).map(|r| r.dir.clone());
+                p.fold_form = p.selected.is_some();
+            }
             p.view = Some(u);
         }
     }
@@ -240,7 +258,8 @@ pub fn training_ui(ui: &mut Ui, app: &mut ExplorerApp) {
         }
     });
     runs_list_ui(ui, app);
-    egui::CollapsingHeader::new("New run").id_salt("train-new").default_open(app.training.selected.is_none()).show(ui, |ui| new_run_ui(ui, app));
+    let fold = std::mem::take(&mut app.training.fold_form).then_some(false);
+    egui::CollapsingHeader::new("New run").id_salt("train-new").default_open(app.training.selected.is_none()).open(fold).show(ui, |ui| new_run_ui(ui, app));
     if let Some(note) = app.training.child_note.clone() {
         ui.horizontal(|ui| {
             ui.label(RichText::new(&note).color(ui.visuals().error_fg_color));
@@ -410,6 +429,7 @@ fn launch(app: &mut ExplorerApp, args: &[String], outdir: &Path) {
             app.report(format!("training started (process {}): {}", child.pid(), shell_line("stylescope", args)));
             app.training.child = Some(child);
             app.training.child_note = None;
+            app.training.fold_form = true;
             app.training.selected = None;
             app.training.grid_choice = None;
         }
