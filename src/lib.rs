@@ -12,6 +12,7 @@ pub mod error;
 pub mod export;
 pub mod gui;
 pub mod kernels;
+pub mod metrics;
 pub mod model;
 pub mod render;
 pub mod runs;
