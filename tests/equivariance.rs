@@ -107,3 +107,81 @@ fn psnr_is_the_formula_and_identity_is_perfect() {
     assert_eq!(e, 0.0);
     assert!(n > 0.0 && psnr(e, n).is_infinite());
 }
+
+/// The whole sample through our generator: orig and the transformed images from
+/// `sg3?_64.pkl` at seed 0 (the fixture's first seed) under the official transform buffers give
+/// the fixture's per-sample PSNRs.
+#[test]
+fn our_generator_gives_the_official_per_sample_psnr() {
+    use stylescope::metrics::eq_sampling::{accumulate, sample_images, Draw, EqSums};
+    let eq = eq();
+    let device = stylescope::backend::BackendChoice::Cpu.device();
+    for net in NETS {
+        let opened = stylescope::source::open_generator(&common::fixtures().join(format!("{net}.pkl")).display().to_string(), stylescope::weights::Which::GEma, &device).unwrap();
+        let t_int = f32s(&eq, &format!("{net}/eqt_int/t"));
+        let t_frac = f32s(&eq, &format!("{net}/eqt_frac/t"));
+        let draw = Draw {
+            z_seed: 0,
+            class: None,
+            t_int: [t_int[0] as f64, t_int[1] as f64],
+            t_frac: [t_frac[0] as f64, t_frac[1] as f64],
+            angle: eq[&format!("{net}/eqr/angle")].1[0],
+        };
+        let kinds = [EqKind::TranslateInt, EqKind::TranslateFrac, EqKind::Rotate];
+        let images = sample_images(&opened.generator, &draw, &kinds, Default::default()).unwrap();
+        let err = max_abs(&images.orig, &f32s(&eq, &format!("{net}/orig")));
+        assert!(err < 1e-4, "{net}: orig max abs error {err:e}");
+        let mut sums = EqSums::default();
+        accumulate(&mut sums, &images, &draw);
+        let psnr = sums.psnr();
+        for (k, key) in [(EqKind::TranslateInt, "eqt_int"), (EqKind::TranslateFrac, "eqt_frac"), (EqKind::Rotate, "eqr")] {
+            let img = &images.transformed.iter().find(|(kk, _)| *kk == k).unwrap().1;
+            let err = max_abs(img, &f32s(&eq, &format!("{net}/{key}/img")));
+            assert!(err < 1e-4, "{net} {key}: img max abs error {err:e}");
+            let want = eq[&format!("{net}/{key}/psnr")].1[0];
+            assert!((psnr[&k] - want).abs() < 0.01, "{net} {key}: {} dB vs {want}", psnr[&k]);
+        }
+    }
+}
+
+/// `stylescope metrics`: calc_metrics-style lines, the JSON line, draws saved and read back give
+/// the same numbers, and the aggregate equals PSNR(Σ err / Σ mask) over the samples.
+#[test]
+fn metrics_cli_reproduces_its_draws_and_aggregates_like_the_formula() {
+    use stylescope::metrics::eq_sampling::{accumulate, load_draws, sample_images, EqSums};
+    let tmp = common::ScratchDir::new("eq-cli");
+    let net = common::fixtures().join("sg3t_64.pkl");
+    let draws = tmp.join("draws.json");
+    let (out, _) = common::run_out(common::bin().args(["metrics", "--network"]).arg(&net).args(["--num", "3", "--seed", "7", "--json", "--save-draws"]).arg(&draws));
+    let first: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let (again, _) = common::run_out(common::bin().args(["metrics", "--network"]).arg(&net).args(["--json", "--draws"]).arg(&draws));
+    let second: serde_json::Value = serde_json::from_str(again.trim()).unwrap();
+    assert_eq!(first["results"], second["results"]);
+    assert_eq!(first["num_samples"], 3);
+    // The same from the library, sample by sample.
+    let device = stylescope::backend::BackendChoice::Cpu.device();
+    let g = stylescope::source::open_generator(&net.display().to_string(), stylescope::weights::Which::GEma, &device).unwrap().generator;
+    let kinds = [EqKind::TranslateInt, EqKind::TranslateFrac, EqKind::Rotate];
+    let mut sums = EqSums::default();
+    let (mut e, mut m) = (0.0, 0.0);
+    for d in load_draws(&draws).unwrap() {
+        let images = sample_images(&g, &d, &kinds, Default::default()).unwrap();
+        accumulate(&mut sums, &images, &d);
+        let (c, r) = (images.channels, images.resolution);
+        let img = &images.transformed[2].1;
+        let (se, sm) = sample_sums(EqKind::Rotate, &images.orig, img, c, r, r, [0.0; 2], d.angle);
+        e += se;
+        m += sm;
+    }
+    let eqr = first["results"]["eqr50k"].as_f64().unwrap();
+    assert!((eqr - psnr(e, m)).abs() < 1e-9, "{eqr} vs {}", psnr(e, m));
+    assert!((sums.psnr()[&EqKind::TranslateFrac] - first["results"]["eqt50k_frac"].as_f64().unwrap()).abs() < 1e-9);
+    // Text lines like calc_metrics.py's names.
+    let (text, _) = common::run_out(common::bin().args(["metrics", "--network"]).arg(&net).args(["--metrics", "eqt50k_int", "--num", "1"]));
+    assert!(text.starts_with("eqt50k_int: ") && text.contains(" dB"), "{text}");
+    // Errors: a StyleGAN2 network, an unknown metric, a broken draws file.
+    common::run_err(common::bin().args(["metrics", "--num", "1", "--network"]).arg(common::fixtures().join("sg2_64.pkl")), "StyleGAN3");
+    common::run_err(common::bin().args(["metrics", "--metrics", "fid50k", "--network"]).arg(&net), "unknown metric 'fid50k'");
+    std::fs::write(tmp.join("bad.json"), "[{\"z_seed\": 1}]").unwrap();
+    common::run_err(common::bin().args(["metrics", "--draws"]).arg(tmp.join("bad.json")).arg("--network").arg(&net), "bad.json");
+}

@@ -7,6 +7,7 @@ pub mod convert;
 pub mod dataset;
 pub mod gen;
 pub mod info;
+pub mod metrics;
 pub mod train;
 
 use std::path::PathBuf;
@@ -47,6 +48,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Train or fine-tune a network (train.py's flags).
     Train(train::TrainArgs),
+    /// Equivariance metrics EQ-T, EQ-T_frac, EQ-R in dB (calc_metrics.py).
+    Metrics(metrics::MetricsArgs),
     /// Make a training dataset from a folder or zip of images (dataset_tool.py).
     #[command(after_help = dataset::AFTER_HELP)]
     Dataset(dataset::DatasetArgs),

@@ -2,5 +2,6 @@
 //! (`equivariance`), over the band-limited resampler they are built on (`resample`). Never imports
 //! egui.
 
+pub mod eq_sampling;
 pub mod equivariance;
 pub mod resample;
