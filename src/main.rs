@@ -15,6 +15,7 @@ fn run() -> anyhow::Result<()> {
         Some(Command::Train(a)) => cli::train::run(a),
         Some(Command::Dataset(a)) => cli::dataset::run(a),
         Some(Command::Metrics(a)) => cli::metrics::run(a),
+        Some(Command::Spectrum(a)) => cli::spectrum::run(a),
         None => stylescope::gui::run(stylescope::gui::Launch::from_cli(args.network.clone(), args.seed, args.trunc, args.backend)),
     }
 }

@@ -4,6 +4,8 @@
 //! leaves a resumable run, Resume continues it, "Open in explorer" loads its snapshot in the main
 //! view, and a child killed with SIGKILL is reported and resumable.
 
+#![cfg(all(target_os = "linux", target_env = "gnu"))]
+
 mod common;
 
 use std::path::{Path, PathBuf};

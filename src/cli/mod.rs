@@ -8,6 +8,7 @@ pub mod dataset;
 pub mod gen;
 pub mod info;
 pub mod metrics;
+pub mod spectrum;
 pub mod train;
 
 use std::path::PathBuf;
@@ -50,6 +51,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Equivariance metrics EQ-T, EQ-T_frac, EQ-R in dB (calc_metrics.py).
     Metrics(metrics::MetricsArgs),
+    /// Average power spectrum of a network's images or a dataset (avg_spectra.py).
+    Spectrum(spectrum::SpectrumArgs),
     /// Make a training dataset from a folder or zip of images (dataset_tool.py).
     #[command(after_help = dataset::AFTER_HELP)]
     Dataset(dataset::DatasetArgs),
