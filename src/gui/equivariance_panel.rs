@@ -1,6 +1,7 @@
 //! Equivariance (StyleGAN3): translate and rotate the Fourier input features by value, by
 //! dragging, or animated, with whole-pixel rounding — the visualizer's equivariance widget. The
 //! render worker writes the inverse of this forward transform into `synthesis.input.transform`.
+//! Its "Metrics" part (live EQ-T / EQ-T_frac / EQ-R, sweeps, spectrum) is `equivariance_metrics`.
 
 use egui::{Button, DragValue, Sense, Slider, Ui};
 
@@ -84,6 +85,9 @@ pub fn equivariance_ui(ui: &mut Ui, app: &mut ExplorerApp) {
         }
         ui.checkbox(&mut s.view.untransform, "Untransform")
             .on_hover_text("resample the shown image back through the transform (band-limited, as the official metric), so it lines up with the untransformed one");
+    });
+    ui.add_enabled_ui(sg3, |ui| {
+        egui::CollapsingHeader::new("Metrics").id_salt("eq-metrics").show(ui, |ui| super::equivariance_metrics::metrics_ui(ui, app));
     });
 }
 

@@ -7,6 +7,7 @@
 //! texture. The window never waits on the generator, and never imports burn.
 
 pub mod capture_panel;
+pub mod equivariance_metrics;
 pub mod equivariance_panel;
 pub mod latent_panel;
 pub mod layers_panel;
@@ -130,6 +131,8 @@ pub struct ExplorerApp {
     auto_screenshot: Option<(PathBuf, u32)>,
     /// The Training panel's runs, child process and probes.
     pub training: training_panel::TrainingPanel,
+    /// The Equivariance section's live metrics, sweeps and spectrum.
+    pub eq: equivariance_metrics::EqMetrics,
     /// A control section to expand on the next frame (dropping data opens Training).
     open_section: Option<&'static str>,
 }
@@ -219,6 +222,7 @@ impl ExplorerApp {
             auto_screenshot,
             training: training_panel::TrainingPanel::new(launch.train_program),
             open_section: None,
+            eq: Default::default(),
         })
     }
 
@@ -355,6 +359,7 @@ impl ExplorerApp {
                     }
                     self.frame = Some(frame);
                 }
+                RenderEvent::Analysis(result) => self.eq.take_result(result),
                 RenderEvent::Error { request, message, during_load } => {
                     self.last_done = Some(request.clone());
                     if during_load {
@@ -573,6 +578,7 @@ impl ExplorerApp {
 
         self.poll_worker(&ctx);
         training_panel::poll(self, &ctx);
+        equivariance_metrics::poll(self);
         self.poll_dialog();
         self.handle_dropped_files(&ctx);
         let animating = self.animate(dt);

@@ -100,17 +100,21 @@ pub fn sample_images(g: &Generator, draw: &Draw, kinds: &[EqKind], kernels: crat
     let z = Tensor::<2>::from_data(TensorData::new(z, [1, cfg.z_dim()]), &device);
     let c = one_hot(draw.class.unwrap_or(0), cfg.c_dim(), 1, &device);
     let ws = g.mapping(z, c, 1.0, None, None);
-    let identity = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
-    let run = |m: [[f64; 3]; 3]| -> Result<Vec<f32>, crate::error::DeviceError> {
-        let opts = SynthesisOptions { transform: Some(m), kernels, ..Default::default() };
-        crate::backend::read_f32(g.synthesis(ws.clone(), &opts, None))
-    };
-    let orig = run(identity)?;
+    let orig = synthesize(g, &ws, IDENTITY, kernels)?;
     let mut transformed = Vec::new();
     for &k in kinds {
-        transformed.push((k, run(transform_buffer(k, if k == EqKind::TranslateInt { draw.t_int } else { draw.t_frac }, draw.angle))?));
+        let t = if k == EqKind::TranslateInt { draw.t_int } else { draw.t_frac };
+        transformed.push((k, synthesize(g, &ws, transform_buffer(k, t, draw.angle), kernels)?));
     }
     Ok(SampleImages { orig, transformed, channels: cfg.img_channels(), resolution: cfg.img_resolution() })
+}
+
+pub const IDENTITY: [[f64; 3]; 3] = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+
+/// `synthesis(ws)` with `synthesis.input.transform = buffer` (const noise), `[C, H, W]` on the host.
+pub fn synthesize(g: &Generator, ws: &Tensor<3>, buffer: [[f64; 3]; 3], kernels: crate::kernels::KernelChoice) -> Result<Vec<f32>, crate::error::DeviceError> {
+    let opts = SynthesisOptions { transform: Some(buffer), kernels, ..Default::default() };
+    crate::backend::read_f32(g.synthesis(ws.clone().narrow(0, 0, 1), &opts, None))
 }
 
 /// Adds one draw's masked errors to `sums`.

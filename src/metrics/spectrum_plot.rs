@@ -118,3 +118,17 @@ fn bilinear(a: &[f64], n: usize, y: f64, x: f64) -> f64 {
     let bottom = a[y1 * n + x0] * (1.0 - fx) + a[y1 * n + x1] * fx;
     top * (1.0 - fy) + bottom * fy
 }
+
+/// A heatmap (`n x n`, from [`super::spectrum::heatmap`]) as RGBA in the same colour bands,
+/// high frequencies of y at the top like the plot.
+pub fn heatmap_rgba(hmap: &[f64], n: usize) -> Vec<u8> {
+    let mut out = vec![255u8; n * n * 4];
+    for y in 0..n {
+        for x in 0..n {
+            let RGBColor(r, g, b) = band_color(hmap[(n - 1 - y) * n + x]);
+            let o = (y * n + x) * 4;
+            out[o..o + 3].copy_from_slice(&[r, g, b]);
+        }
+    }
+    out
+}

@@ -8,6 +8,7 @@
 //! A failure (bad file, device out of memory, no adapter, even a panic inside the backend) is
 //! turned into a [`RenderEvent::Error`]; the worker keeps the previous model and keeps serving.
 
+pub mod analysis;
 pub mod compose;
 pub mod on_gpu;
 pub mod pixels;
@@ -124,6 +125,8 @@ pub enum RenderEvent {
     Layers(Vec<LayerInfo>),
     Frame(Frame),
     Error { request: RenderRequest, message: String, during_load: bool },
+    /// Progress or the result of an analysis job (Equivariance panel).
+    Analysis(analysis::AnalysisResult),
 }
 
 /// Capacity of the request queue; the worker drains it, so a few slots are plenty.
@@ -155,6 +158,7 @@ pub enum Queued {
 pub struct RenderHandle {
     /// `None` after [`RenderHandle::shutdown`].
     tx: Option<Sender<RenderRequest>>,
+    analysis_tx: Option<Sender<analysis::AnalysisRequest>>,
     events: Receiver<RenderEvent>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -168,15 +172,17 @@ impl RenderHandle {
     /// [`Self::spawn`], with the window's wgpu device for the wgpu backend to share.
     pub fn spawn_with(wake: Box<dyn Fn() + Send>, shared: Option<SharedGpu>) -> std::io::Result<Self> {
         let (tx, rx) = bounded::<RenderRequest>(REQUEST_QUEUE);
+        let (atx, arx) = bounded::<analysis::AnalysisRequest>(REQUEST_QUEUE);
         let (etx, events) = bounded::<RenderEvent>(EVENT_QUEUE);
-        let thread = std::thread::Builder::new().name("render".into()).spawn(move || worker(rx, etx, wake, shared))?;
-        Ok(Self { tx: Some(tx), events, thread: Some(thread) })
+        let thread = std::thread::Builder::new().name("render".into()).spawn(move || worker(rx, arx, etx, wake, shared))?;
+        Ok(Self { tx: Some(tx), analysis_tx: Some(atx), events, thread: Some(thread) })
     }
 
     /// Stops the worker: closes the request queue and waits up to `timeout` for the thread to
     /// finish its current frame (a clean exit, before the process tears down GPU drivers).
     pub fn shutdown(&mut self, timeout: std::time::Duration) {
         self.tx = None;
+        self.analysis_tx = None;
         let Some(thread) = self.thread.take() else { return };
         let start = Instant::now();
         while !thread.is_finished() {
@@ -193,6 +199,16 @@ impl RenderHandle {
     /// Queues a request without waiting.
     pub fn request(&self, req: RenderRequest) -> Queued {
         let Some(tx) = &self.tx else { return Queued::Stopped };
+        match tx.try_send(req) {
+            Ok(()) => Queued::Sent,
+            Err(TrySendError::Full(_)) => Queued::Full,
+            Err(TrySendError::Disconnected(_)) => Queued::Stopped,
+        }
+    }
+
+    /// Queues an analysis job (it replaces the running one) without waiting.
+    pub fn analyse(&self, req: analysis::AnalysisRequest) -> Queued {
+        let Some(tx) = &self.analysis_tx else { return Queued::Stopped };
         match tx.try_send(req) {
             Ok(()) => Queued::Sent,
             Err(TrySendError::Full(_)) => Queued::Full,
@@ -263,7 +279,7 @@ impl Devices {
     }
 }
 
-fn worker(rx: Receiver<RenderRequest>, tx: Sender<RenderEvent>, wake: Box<dyn Fn() + Send>, shared: Option<SharedGpu>) {
+fn worker(rx: Receiver<RenderRequest>, arx: Receiver<analysis::AnalysisRequest>, tx: Sender<RenderEvent>, wake: Box<dyn Fn() + Send>, shared: Option<SharedGpu>) {
     let mut loaded: Option<Loaded> = None;
     let mut devices = Devices { shared, shared_device: None };
     let send = |event: RenderEvent| -> bool {
@@ -271,61 +287,103 @@ fn worker(rx: Receiver<RenderRequest>, tx: Sender<RenderEvent>, wake: Box<dyn Fn
         wake();
         ok
     };
-    while let Ok(mut req) = rx.recv() {
-        // Only the newest request matters.
-        while let Ok(newer) = rx.try_recv() {
-            req = newer;
+    let mut job: Option<analysis::Job> = None;
+    loop {
+        // Idle: wait for a frame or a job. Frames always go first; a job runs one step at a time
+        // in between.
+        let mut req = None;
+        // A job runs on the model the window shows; for another one it waits for that frame.
+        let runnable = job.as_ref().is_some_and(|j| loaded.as_ref().is_some_and(|l| l.network == j.request.network && l.backend == j.request.backend));
+        if !runnable {
+            crossbeam_channel::select! {
+                recv(rx) -> r => match r {
+                    Ok(r) => req = Some(r),
+                    Err(_) => return,
+                },
+                recv(arx) -> a => match a {
+                    Ok(a) => job = analysis::Job::new(a),
+                    Err(_) => return,
+                },
+            }
         }
-        // A second attempt only when the first frame on the window's shared device failed.
-        for _attempt in 0..2 {
-            let needs_load = !matches!(&loaded, Some(l) if l.network == req.network && l.backend == req.backend);
-            if needs_load {
-                if !send(RenderEvent::Loading { network: req.network.clone() }) {
-                    return;
-                }
-                match guarded(|| load(&req, &mut devices)) {
-                    Ok((l, info)) => {
-                        // Free the old model before the next render.
-                        loaded = Some(l);
-                        if !send(RenderEvent::Loaded(info)) {
-                            return;
-                        }
-                    }
-                    Err(message) => {
-                        // Keep the previous model: the GUI goes back to it.
-                        if !send(RenderEvent::Error { request: req.clone(), message, during_load: true }) {
-                            return;
-                        }
-                        break;
-                    }
-                }
-            }
-            let Some(l) = loaded.as_mut() else { break };
-            let first_frame = l.layers.is_none();
-            let result = guarded(|| render_one(l, &req));
-            if let (Err(message), true, true) = (&result, first_frame, l.on_shared_device) {
-                // The window's device lacks something burn needs: use burn's own device.
-                devices.shared_device = Some(Err(message.clone()));
-                loaded = None;
-                continue;
-            }
-            if first_frame {
-                if let Some(layers) = &l.layers {
-                    if !send(RenderEvent::Layers(layers.clone())) {
-                        return;
-                    }
-                }
-            }
-            let event = match result {
-                Ok(frame) => RenderEvent::Frame(frame),
-                Err(message) => RenderEvent::Error { request: req.clone(), message, during_load: false },
-            };
-            if !send(event) {
+        // Only the newest request and the newest job matter.
+        while let Ok(newer) = rx.try_recv() {
+            req = Some(newer);
+        }
+        while let Ok(a) = arx.try_recv() {
+            job = analysis::Job::new(a);
+        }
+        if let Some(req) = req {
+            if !serve_frame(&req, &mut loaded, &mut devices, &send) {
                 return;
             }
-            break;
+            continue;
+        }
+        let Some(j) = job.as_mut() else { continue };
+        let Some(l) = loaded.as_ref().filter(|l| l.network == j.request.network && l.backend == j.request.backend) else { continue };
+        let over = match guarded(|| Ok(j.step(&l.generator))) {
+            Ok(over) => over,
+            Err(e) => {
+                j.result.error = Some(e);
+                true
+            }
+        };
+        let sweep = j.result.total > 4;
+        if (over || sweep) && !send(RenderEvent::Analysis(j.result.clone())) {
+            return;
+        }
+        if over {
+            job = None;
         }
     }
+}
+
+/// Loads (when needed) and renders one request; false when the window has gone.
+fn serve_frame(req: &RenderRequest, loaded: &mut Option<Loaded>, devices: &mut Devices, send: &dyn Fn(RenderEvent) -> bool) -> bool {
+    // A second attempt only when the first frame on the window's shared device failed.
+    for _attempt in 0..2 {
+        let needs_load = !matches!(&*loaded, Some(l) if l.network == req.network && l.backend == req.backend);
+        if needs_load {
+            if !send(RenderEvent::Loading { network: req.network.clone() }) {
+                return false;
+            }
+            match guarded(|| load(req, devices)) {
+                Ok((l, info)) => {
+                    // Free the old model before the next render.
+                    *loaded = Some(l);
+                    if !send(RenderEvent::Loaded(info)) {
+                        return false;
+                    }
+                }
+                Err(message) => {
+                    // Keep the previous model: the GUI goes back to it.
+                    return send(RenderEvent::Error { request: req.clone(), message, during_load: true });
+                }
+            }
+        }
+        let Some(l) = loaded.as_mut() else { return true };
+        let first_frame = l.layers.is_none();
+        let result = guarded(|| render_one(l, req));
+        if let (Err(message), true, true) = (&result, first_frame, l.on_shared_device) {
+            // The window's device lacks something burn needs: use burn's own device.
+            devices.shared_device = Some(Err(message.clone()));
+            *loaded = None;
+            continue;
+        }
+        if first_frame {
+            if let Some(layers) = &l.layers {
+                if !send(RenderEvent::Layers(layers.clone())) {
+                    return false;
+                }
+            }
+        }
+        let event = match result {
+            Ok(frame) => RenderEvent::Frame(frame),
+            Err(message) => RenderEvent::Error { request: req.clone(), message, during_load: false },
+        };
+        return send(event);
+    }
+    true
 }
 
 /// Runs `f`, turning a panic inside burn or wgpu into an error message.

@@ -170,7 +170,7 @@ pub fn spectrum_rgba(data: &[f32], channels: std::ops::Range<usize>, h: usize, w
 }
 
 /// Viridis colour map (a close polynomial fit of matplotlib's table), input clamped to [0, 1].
-fn viridis(t: f64) -> [u8; 3] {
+pub(crate) fn viridis(t: f64) -> [u8; 3] {
     let t = t.clamp(0.0, 1.0);
     let c0 = [0.277_727_3, 0.005_407_344, 0.334_099_8];
     let c1 = [0.105_093_0, 1.404_613_5, 1.384_590_2];
