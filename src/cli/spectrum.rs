@@ -69,7 +69,7 @@ pub fn run(args: &SpectrumArgs) -> anyhow::Result<()> {
     if args.interp == 0 {
         bail!("--interp must be at least 1");
     }
-    if args.std.is_some_and(|s| !(s > 0.0)) {
+    if args.std.is_some_and(|s| s.is_nan() || s <= 0.0) {
         bail!("--std must be positive");
     }
     let cases: Vec<(String, Vec<f64>, usize, usize)> = if !args.npz.is_empty() {
@@ -91,7 +91,7 @@ pub fn run(args: &SpectrumArgs) -> anyhow::Result<()> {
         };
         let (mean, std) = acc.mean_std();
         let (mean, std) = (args.mean.unwrap_or(mean), args.std.unwrap_or(std));
-        if !(std > 0.0) {
+        if std.is_nan() || std <= 0.0 {
             bail!("the images are constant (std 0): nothing to whiten");
         }
         eprintln!("{} images, whitened with --mean={mean:.4} --std={std:.4}", acc.images());

@@ -41,11 +41,6 @@ pub struct JobState {
 /// The section's state (not persisted).
 #[derive(Default)]
 pub struct EqMetrics {
-    pub live: bool,
-    /// Measure a drawn sample (`stylescope metrics`' first draw for this seed) instead of the
-    /// current translate/rotate.
-    pub random_draw: bool,
-    pub heatmaps: bool,
     next_id: u64,
     pub readout: Option<JobState>,
     pub sweep: Option<JobState>,
@@ -57,6 +52,11 @@ impl EqMetrics {
     fn id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
+    }
+
+    /// Whether the live readout is computed for what the window shows (screenshots wait for it).
+    pub fn settled(&self) -> bool {
+        self.readout.as_ref().is_none_or(|j| j.result.as_ref().is_some_and(|r| r.finished()))
     }
 
     /// The finished readout's PSNR per kind.
@@ -82,7 +82,7 @@ fn readout_points(app: &ExplorerApp) -> Option<Vec<EqPoint>> {
     let m = app.model.as_ref().filter(|m| m.is_stylegan3())?;
     let p = app.settings.effective_latent(Some(m.resolution));
     let r = m.resolution as f64;
-    let (t, angle) = if app.eq.random_draw {
+    let (t, angle) = if app.settings.eq_drawn {
         let d = draws(p.seed(), 1, m.c_dim, m.resolution).pop()?;
         return Some(vec![
             EqPoint { kind: EqKind::TranslateInt, t: d.t_int, angle: 0.0 },
@@ -107,10 +107,10 @@ fn request(app: &mut ExplorerApp, what: Analysis) -> AnalysisRequest {
 
 /// Keeps the live readout current and hands waiting jobs to the render thread; every frame.
 pub fn poll(app: &mut ExplorerApp) {
-    if app.eq.live && app.loading.is_none() {
+    if app.settings.eq_live && app.loading.is_none() {
         if let Some(points) = readout_points(app) {
             let latent = app.settings.effective_latent(app.model.as_ref().map(|m| m.resolution));
-            let heatmaps = app.eq.heatmaps;
+            let heatmaps = app.settings.eq_differences;
             let stale = app.eq.readout.as_ref().is_none_or(|j| {
                 j.points != points || j.request.latent != latent || j.request.network != app.settings.network || j.request.backend != app.backend() || !matches!(&j.request.what, Analysis::Equivariance { heatmaps: h, .. } if *h == heatmaps)
             });
@@ -134,11 +134,11 @@ pub fn poll(app: &mut ExplorerApp) {
 
 pub fn metrics_ui(ui: &mut Ui, app: &mut ExplorerApp) {
     ui.horizontal(|ui| {
-        ui.checkbox(&mut app.eq.live, "Live EQ").on_hover_text("EQ-T, EQ-T_frac and EQ-R of this latent, as metrics/equivariance.py computes them");
-        ui.checkbox(&mut app.eq.random_draw, "drawn sample").on_hover_text("the translation and angle `stylescope metrics --seed SEED --num 1` draws, instead of the controls'");
-        ui.checkbox(&mut app.eq.heatmaps, "differences").on_hover_text("|reference - transformed| where the mask is 1");
+        ui.checkbox(&mut app.settings.eq_live, "Live EQ").on_hover_text("EQ-T, EQ-T_frac and EQ-R of this latent, as metrics/equivariance.py computes them");
+        ui.checkbox(&mut app.settings.eq_drawn, "drawn sample").on_hover_text("the translation and angle `stylescope metrics --seed SEED --num 1` draws, instead of the controls'");
+        ui.checkbox(&mut app.settings.eq_differences, "differences").on_hover_text("|reference - transformed| where the mask is 1");
     });
-    if app.eq.live {
+    if app.settings.eq_live {
         readout_ui(ui, app);
     }
     ui.horizontal(|ui| {
@@ -217,10 +217,10 @@ fn readout_ui(ui: &mut Ui, app: &mut ExplorerApp) {
     }
     if let Some(r) = &result {
         if !r.heatmaps.is_empty() {
+            let side = (ui.available_width() / 3.0 - 8.0).clamp(48.0, 128.0);
             ui.horizontal(|ui| {
                 for (i, h) in r.heatmaps.iter().enumerate() {
                     let tex = texture(ui, &mut app.eq, id, i + 1, h);
-                    let side = (ui.available_width() / 3.0 - 8.0).clamp(48.0, 128.0);
                     ui.image((tex, egui::vec2(side, side))).on_hover_text(format!("{}: |ref - img| (0…0.25) where the mask is 1", points[i].kind.label()));
                 }
             });

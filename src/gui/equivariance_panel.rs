@@ -87,7 +87,8 @@ pub fn equivariance_ui(ui: &mut Ui, app: &mut ExplorerApp) {
             .on_hover_text("resample the shown image back through the transform (band-limited, as the official metric), so it lines up with the untransformed one");
     });
     ui.add_enabled_ui(sg3, |ui| {
-        egui::CollapsingHeader::new("Metrics").id_salt("eq-metrics").show(ui, |ui| super::equivariance_metrics::metrics_ui(ui, app));
+        let open = app.settings.eq_live;
+        egui::CollapsingHeader::new("Metrics").id_salt("eq-metrics").default_open(open).show(ui, |ui| super::equivariance_metrics::metrics_ui(ui, app));
     });
 }
 

@@ -637,7 +637,7 @@ impl ExplorerApp {
     /// `STYLESCOPE_SCREENSHOT` (documentation screenshots) and "Save window".
     fn capture_window_if_asked(&mut self, ctx: &egui::Context) {
         let training_shown = self.settings.open_sections.iter().any(|s| s == "Training");
-        let settled = self.frame.is_some() && !self.is_busy() && self.loading.is_none() && (!training_shown || self.training.settled());
+        let settled = self.frame.is_some() && !self.is_busy() && self.loading.is_none() && (!training_shown || self.training.settled()) && self.eq.settled();
         if let Some((path, frames)) = &mut self.auto_screenshot {
             // Wait until a frame is on screen, nothing is pending, and a few GUI frames settled.
             if settled {

@@ -49,6 +49,10 @@ pub struct Settings {
     pub open_sections: Vec<String>,
     /// The Training panel's form.
     pub train: crate::runs::TrainForm,
+    /// Equivariance metrics: the live readout, on a drawn sample, with difference images.
+    pub eq_live: bool,
+    pub eq_drawn: bool,
+    pub eq_differences: bool,
 }
 
 impl Default for Settings {
@@ -72,6 +76,9 @@ impl Default for Settings {
             fps_cap: 60.0,
             open_sections: ["Model", "Latent", "Truncation", "Style mixing"].map(String::from).to_vec(),
             train: crate::runs::TrainForm::default(),
+            eq_live: false,
+            eq_drawn: false,
+            eq_differences: false,
         }
     }
 }
