@@ -153,11 +153,22 @@ fn metrics_cli_reproduces_its_draws_and_aggregates_like_the_formula() {
     let net = common::fixtures().join("sg3t_64.pkl");
     let draws = tmp.join("draws.json");
     let (out, _) = common::run_out(common::bin().args(["metrics", "--network"]).arg(&net).args(["--num", "3", "--seed", "7", "--json", "--save-draws"]).arg(&draws));
-    let first: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    // One calc_metrics-style line per metric; the results merged.
+    let merged = |text: &str| -> serde_json::Value {
+        let mut results = serde_json::Map::new();
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["num_samples"], 3, "{line}");
+            assert!(v["metric"].is_string() && v["total_time_str"].is_string(), "{line}");
+            results.extend(v["results"].as_object().unwrap().clone());
+        }
+        serde_json::json!({ "results": results })
+    };
+    let first = merged(&out);
+    assert_eq!(out.lines().count(), 3);
     let (again, _) = common::run_out(common::bin().args(["metrics", "--network"]).arg(&net).args(["--json", "--draws"]).arg(&draws));
-    let second: serde_json::Value = serde_json::from_str(again.trim()).unwrap();
+    let second = merged(&again);
     assert_eq!(first["results"], second["results"]);
-    assert_eq!(first["num_samples"], 3);
     // The same from the library, sample by sample.
     let device = stylescope::backend::BackendChoice::Cpu.device();
     let g = stylescope::source::open_generator(&net.display().to_string(), stylescope::weights::Which::GEma, &device).unwrap().generator;

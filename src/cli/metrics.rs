@@ -45,6 +45,17 @@ pub struct MetricsArgs {
     pub which: Which,
 }
 
+/// dnnlib's `format_time` (the `total_time_str` of calc_metrics.py's lines).
+fn format_time(s: f64) -> String {
+    let s = s.round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
+        3600..86400 => format!("{}h {:02}m {:02}s", s / 3600, (s / 60) % 60, s % 60),
+        _ => format!("{}d {:02}h {:02}m", s / 86400, (s / 3600) % 24, (s / 60) % 60),
+    }
+}
+
 /// `eqt50k_int,eqr50k` → the kinds, in the order given; unknown names are an error listing the
 /// known ones.
 pub fn parse_metrics(s: &str) -> anyhow::Result<Vec<EqKind>> {
@@ -104,18 +115,25 @@ pub fn run(args: &MetricsArgs) -> anyhow::Result<()> {
     let secs = start.elapsed().as_secs_f64();
     let psnr = sums.psnr();
     if args.json {
-        let results: serde_json::Map<String, serde_json::Value> = kinds.iter().map(|k| (k.result_key().to_string(), serde_json::json!(psnr[k]))).collect();
-        let line = serde_json::json!({
-            "results": results,
-            "num_samples": samples.len(),
-            "total_time": secs,
-            "network": args.network,
-            "seed": args.seed,
-        });
-        println!("{line}");
+        // One line per metric, as calc_metrics.py's report (plus the sample count and seed).
+        let timestamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        for k in &kinds {
+            let line = serde_json::json!({
+                "results": { k.metric_name(): psnr[k] },
+                "metric": k.metric_name(),
+                "total_time": secs,
+                "total_time_str": format_time(secs),
+                "num_gpus": 1,
+                "snapshot_pkl": args.network,
+                "timestamp": timestamp,
+                "num_samples": samples.len(),
+                "seed": args.seed,
+            });
+            println!("{line}");
+        }
     } else {
         for k in &kinds {
-            println!("{}: {:.4} dB  ({}, {} samples, {:.1} s)", k.result_key(), psnr[k], k.label(), samples.len(), secs);
+            println!("{}: {:.4} dB  ({}, {} samples, {:.1} s)", k.metric_name(), psnr[k], k.label(), samples.len(), secs);
         }
     }
     Ok(())

@@ -24,17 +24,8 @@ pub enum EqKind {
 }
 
 impl EqKind {
-    /// calc_metrics.py's metric name at 50k samples.
+    /// calc_metrics.py's metric name (and its key in the results).
     pub fn metric_name(self) -> &'static str {
-        match self {
-            Self::TranslateInt => "eqt50k_int",
-            Self::TranslateFrac => "eqt50k_frac",
-            Self::Rotate => "eqr50k",
-        }
-    }
-
-    /// The key in calc_metrics.py's result dict.
-    pub fn result_key(self) -> &'static str {
         match self {
             Self::TranslateInt => "eqt50k_int",
             Self::TranslateFrac => "eqt50k_frac",
