@@ -21,6 +21,8 @@ pub struct OpenedGenerator {
     pub untrained: bool,
     /// Number of values of every state_dict entry.
     pub param_counts: BTreeMap<String, usize>,
+    /// What the network is, when its file says (`stylescope convert --description`).
+    pub description: Option<String>,
 }
 
 /// Seed of the random weights of presets (fixed, so a preset is one network).
@@ -45,14 +47,15 @@ pub fn open_generator(network: &str, which: Which, device: &Device) -> Result<Op
     }
     let config = file.generator_config()?;
     let param_counts = file.tensors.iter().map(|(k, t)| (k.clone(), t.data.len())).collect();
+    let description = file.description.clone();
     let mut weights = file.into_weights();
     let generator = Generator::load(&config, &mut weights, device)?;
-    Ok(OpenedGenerator { generator, origin: path.display().to_string(), untrained: false, param_counts })
+    Ok(OpenedGenerator { generator, origin: path.display().to_string(), untrained: false, param_counts, description })
 }
 
 fn open_preset(config: &GeneratorConfig, origin: &str, device: &Device) -> Result<OpenedGenerator, LoadError> {
     let mut weights = RandomWeights::new(PRESET_SEED);
     let generator = Generator::load(config, &mut weights, device)?;
     let param_counts = weights.tensors.iter().map(|(k, t)| (k.clone(), t.data.len())).collect();
-    Ok(OpenedGenerator { generator, origin: origin.to_string(), untrained: true, param_counts })
+    Ok(OpenedGenerator { generator, origin: origin.to_string(), untrained: true, param_counts, description: None })
 }

@@ -190,3 +190,16 @@ fn avx2_and_baseline_loops_give_identical_images() {
     let device = v["device"].as_str().unwrap();
     assert!(device.contains("SSE2 loops") || !cfg!(target_arch = "x86_64"), "{device}");
 }
+
+/// `convert --description` stores a sentence about the network; the explorer's loader reads it.
+#[test]
+fn convert_keeps_a_description_for_the_explorer() {
+    let tmp = ScratchDir::new("convert-description");
+    let out = tmp.join("net.safetensors");
+    run_out(bin().arg("convert").arg(fixtures().join("sg2_64.pkl")).arg(&out).args(["--description", "A tiny test network"]));
+    let device = stylescope::backend::BackendChoice::Cpu.device();
+    let opened = stylescope::source::open_generator(&out.display().to_string(), stylescope::weights::Which::GEma, &device).unwrap();
+    assert_eq!(opened.description.as_deref(), Some("A tiny test network"));
+    let plain = stylescope::source::open_generator(&fixtures().join("sg2_64.pkl").display().to_string(), stylescope::weights::Which::GEma, &device).unwrap();
+    assert_eq!(plain.description, None);
+}

@@ -17,13 +17,19 @@ pub struct ConvertArgs {
     /// Which network of the snapshot.
     #[arg(long, value_enum, default_value_t = Which::GEma)]
     pub which: Which,
+    /// A sentence saying what the network is (stored in the file; the explorer shows it).
+    #[arg(long)]
+    pub description: Option<String>,
 }
 
 pub fn run(args: &ConvertArgs) -> anyhow::Result<()> {
     if args.output.extension().and_then(|e| e.to_str()) != Some("safetensors") {
         anyhow::bail!("{}: the output must end in .safetensors", args.output.display());
     }
-    let file = NetworkFile::read(&args.input, args.which)?;
+    let mut file = NetworkFile::read(&args.input, args.which)?;
+    if let Some(d) = &args.description {
+        file.description = Some(d.clone());
+    }
     // Validate before writing: the architecture must build from the kwargs.
     match args.which {
         Which::D => {

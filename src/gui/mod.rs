@@ -329,6 +329,9 @@ impl ExplorerApp {
                     if info.untrained {
                         self.report("this is an official architecture with random weights (untrained): its images are abstract patterns, not a learned subject. Open a trained snapshot (.pkl) to see real images".into());
                     }
+                    if let Some(d) = &info.description {
+                        self.report(d.clone());
+                    }
                     // Class and cutoff follow the new model.
                     if self.settings.latent.class.is_some_and(|c| c >= info.c_dim) {
                         self.settings.latent.class = None;

@@ -73,6 +73,9 @@ pub fn model_ui(ui: &mut Ui, app: &mut ExplorerApp) {
     if m.untrained {
         ui.label(RichText::new("UNTRAINED: official architecture with random weights — not a trained model").color(ui.visuals().warn_fg_color).strong());
     }
+    if let Some(d) = &m.description {
+        ui.label(RichText::new(d).strong());
+    }
     ui.label(format!("{} · {}x{} · z {} · w {} · {} ws{}", m.family_name(), m.resolution, m.resolution, m.z_dim, m.w_dim, m.num_ws, if m.c_dim > 0 { format!(" · {} classes", m.c_dim) } else { String::new() }));
     ui.weak(format!("running on {}", m.device));
     egui::CollapsingHeader::new("Summary").default_open(false).show(ui, |ui| {

@@ -203,6 +203,7 @@ mod tests {
             origin: "net.pkl".into(),
             family: Family::StyleGan3,
             untrained: false,
+            description: None,
             z_dim: 64,
             w_dim: 64,
             num_ws: 16,

@@ -56,6 +56,8 @@ pub struct ModelInfo {
     pub family: Family,
     /// Random weights (a preset), not a trained model.
     pub untrained: bool,
+    /// What the network is, when its file says.
+    pub description: Option<String>,
     pub z_dim: usize,
     pub w_dim: usize,
     pub num_ws: usize,
@@ -412,6 +414,7 @@ fn load(req: &RenderRequest, devices: &mut Devices) -> Result<(Loaded, ModelInfo
         origin: opened.origin.clone(),
         family: g.family(),
         untrained: opened.untrained,
+        description: opened.description.clone(),
         z_dim: cfg.z_dim(),
         w_dim: cfg.w_dim(),
         num_ws: cfg.num_ws(),

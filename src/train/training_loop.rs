@@ -537,7 +537,7 @@ impl Trainer {
                 tensors.insert(format!("{key}/{name}"), t.clone());
             }
             let class_name = if key == "D" { "Discriminator" } else { "Generator" };
-            networks.insert(key.to_string(), StoredConfig { format: "stylescope-network-v1".into(), network: key.into(), class_name: class_name.into(), init_kwargs: net.init_kwargs.clone() });
+            networks.insert(key.to_string(), StoredConfig { format: "stylescope-network-v1".into(), network: key.into(), class_name: class_name.into(), init_kwargs: net.init_kwargs.clone(), description: None });
         }
         let mut hyper = |prefix: &str, opt: &Adam| {
             let mut steps = BTreeMap::new();

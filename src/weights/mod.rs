@@ -189,6 +189,8 @@ pub struct NetworkFile {
     pub class_name: String,
     pub init_kwargs: serde_json::Value,
     pub tensors: BTreeMap<String, HostTensor>,
+    /// A sentence about the network, when its file carries one.
+    pub description: Option<String>,
 }
 
 impl NetworkFile {
@@ -229,6 +231,7 @@ impl NetworkFile {
             class_name: module.class_name,
             init_kwargs: module.init_kwargs,
             tensors: module.state_dict,
+            description: None,
         })
     }
 

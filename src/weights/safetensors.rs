@@ -22,6 +22,9 @@ pub struct StoredConfig {
     pub network: String,
     pub class_name: String,
     pub init_kwargs: serde_json::Value,
+    /// What the network is, in a sentence (shown by the explorer); `stylescope convert --description`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 const METADATA_KEY: &str = "stylescope";
@@ -133,7 +136,7 @@ pub fn write_snapshot(path: &Path, tensors: &BTreeMap<String, HostTensor>, netwo
 
 /// A network's config in a snapshot.
 pub fn stored_config(net: &NetworkFile) -> StoredConfig {
-    StoredConfig { format: FORMAT.into(), network: net.which.key().into(), class_name: net.class_name.clone(), init_kwargs: net.init_kwargs.clone() }
+    StoredConfig { format: FORMAT.into(), network: net.which.key().into(), class_name: net.class_name.clone(), init_kwargs: net.init_kwargs.clone(), description: net.description.clone() }
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder, flushed to disk and
@@ -190,7 +193,7 @@ fn find_config(path: &Path, bytes: &[u8], which: Which) -> Result<StoredConfig, 
         };
         if let Some(kwargs) = value.get(kw_key) {
             let class_name = value.get(class_key).and_then(|v| v.as_str()).unwrap_or("").rsplit('.').next().unwrap_or("").to_string();
-            return Ok(StoredConfig { format: FORMAT.into(), network: which.key().into(), class_name, init_kwargs: kwargs.clone() });
+            return Ok(StoredConfig { format: FORMAT.into(), network: which.key().into(), class_name, init_kwargs: kwargs.clone(), description: None });
         }
     }
     Err(bad(
@@ -221,7 +224,7 @@ pub fn read(path: &Path, which: Which) -> Result<NetworkFile, LoadError> {
         "G" => Which::G,
         _ => Which::GEma,
     };
-    Ok(NetworkFile { path: path.into(), which, class_name: cfg.class_name, init_kwargs: cfg.init_kwargs, tensors })
+    Ok(NetworkFile { path: path.into(), which, class_name: cfg.class_name, init_kwargs: cfg.init_kwargs, tensors, description: cfg.description })
 }
 
 /// One network (`which`) of a training snapshot.
@@ -239,7 +242,7 @@ fn read_from_snapshot(path: &Path, bytes: &[u8], meta: SnapshotMeta, which: Whic
         let data = decode(view.dtype(), view.data()).ok_or_else(|| bad(path, format!("tensor '{name}' has unsupported dtype {:?}", view.dtype())))?;
         tensors.insert(key.to_string(), HostTensor { shape: view.shape().to_vec(), data: data.into_iter().map(|v| v as f32).collect() });
     }
-    Ok(NetworkFile { path: path.into(), which, class_name: cfg.class_name, init_kwargs: cfg.init_kwargs, tensors })
+    Ok(NetworkFile { path: path.into(), which, class_name: cfg.class_name, init_kwargs: cfg.init_kwargs, tensors, description: cfg.description })
 }
 
 /// Writes `net` as `path` (float32, official names) and the sidecar config beside it.
