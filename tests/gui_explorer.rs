@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -85,20 +85,8 @@ fn seed_psi_and_style_mixing_change_the_image() {
     assert_eq!(shot.width(), 1400);
 }
 
-#[derive(Debug)]
-struct DroppedPath(PathBuf);
-
-impl egui::DroppedFile for DroppedPath {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-    fn bytes(&self) -> Result<Vec<u8>, String> {
-        std::fs::read(&self.0).map_err(|e| e.to_string())
-    }
-}
-
 fn drop_file(h: &mut Harness<'static, ExplorerApp>, path: &str) {
-    h.input_mut().dropped_files.push(Arc::new(DroppedPath(PathBuf::from(path))));
+    h.input_mut().dropped_files.push(Arc::new(common::DroppedPath(PathBuf::from(path))));
     h.step();
 }
 

@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -57,18 +57,6 @@ fn ticks(a: &ExplorerApp) -> usize {
     a.training.detail().map_or(0, |d| d.stats.rows.len())
 }
 
-#[derive(Debug)]
-struct DroppedPath(PathBuf);
-
-impl egui::DroppedFile for DroppedPath {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-    fn bytes(&self) -> Result<Vec<u8>, String> {
-        Err("a folder".into())
-    }
-}
-
 #[test]
 fn a_run_is_started_watched_stopped_resumed_opened_and_survives_a_kill() {
     let tmp = common::ScratchDir::new("gui-training");
@@ -88,7 +76,7 @@ fn a_run_is_started_watched_stopped_resumed_opened_and_survives_a_kill() {
         f.snap = 1;
     }
     // The data, dropped on the window: what was found, before anything starts.
-    h.input_mut().dropped_files.push(Arc::new(DroppedPath(data.clone())));
+    h.input_mut().dropped_files.push(Arc::new(common::DroppedPath(data.clone())));
     h.step();
     assert_eq!(h.state().settings.train.data, data);
     step_until(&mut h, "the dataset summary", |a| a.training.data_summary().is_some());

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::resample::{apply_affine_masked, bandlimit_filter};
+use super::resample::{apply_affine_masked, bandlimit_filter, sinc};
 
 /// One of the three metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -48,16 +48,6 @@ impl EqKind {
             Self::TranslateFrac => "EQ-T_frac",
             Self::Rotate => "EQ-R",
         }
-    }
-}
-
-/// `sinc(x) = sin(π|x|)/(π|x|)`, 1 at 0.
-fn sinc(x: f64) -> f64 {
-    let y = (x * std::f64::consts::PI).abs();
-    if y < 1e-30 {
-        1.0
-    } else {
-        y.sin() / y
     }
 }
 

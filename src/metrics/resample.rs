@@ -8,7 +8,7 @@
 //! far less work.
 
 /// `sinc(x) = sin(πx)/(πx)`, 1 at 0.
-fn sinc(x: f64) -> f64 {
+pub(crate) fn sinc(x: f64) -> f64 {
     let y = (x * std::f64::consts::PI).abs();
     if y < 1e-30 {
         1.0

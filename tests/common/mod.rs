@@ -136,3 +136,16 @@ pub fn make_images(dir: &Path, n: usize, res: u32) {
         img.save(dir.join(format!("img{i:03}.png"))).unwrap();
     }
 }
+
+/// A file or folder dropped on the window (GUI tests).
+#[derive(Debug)]
+pub struct DroppedPath(pub PathBuf);
+
+impl egui::DroppedFile for DroppedPath {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
