@@ -16,6 +16,7 @@ fn run() -> anyhow::Result<()> {
         Some(Command::Dataset(a)) => cli::dataset::run(a),
         Some(Command::Metrics(a)) => cli::metrics::run(a),
         Some(Command::Spectrum(a)) => cli::spectrum::run(a),
+        Some(Command::Video(a)) => cli::video::run(a),
         None => stylescope::gui::run(stylescope::gui::Launch::from_cli(args.network.clone(), args.seed, args.trunc, args.backend)),
     }
 }

@@ -10,8 +10,11 @@ pub mod info;
 pub mod metrics;
 pub mod spectrum;
 pub mod train;
+pub mod video;
 
 use std::path::PathBuf;
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
@@ -51,6 +54,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Equivariance metrics EQ-T, EQ-T_frac, EQ-R in dB (calc_metrics.py).
     Metrics(metrics::MetricsArgs),
+    /// Interpolation video over seeds (gen_video.py): a .gif or a folder of PNG frames.
+    Video(video::VideoArgs),
     /// Average power spectrum of a network's images or a dataset (avg_spectra.py).
     Spectrum(spectrum::SpectrumArgs),
     /// Make a training dataset from a folder or zip of images (dataset_tool.py).
@@ -110,5 +115,26 @@ mod tests {
         assert!(parse_range("x").is_err());
         assert_eq!(parse_vec2("0.1,-0.2").unwrap(), (0.1, -0.2));
         assert!(parse_vec2("1").is_err());
+    }
+}
+
+/// Set by the first Ctrl-C: long commands (train, video) finish cleanly and stop.
+pub static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Ctrl-C asks for a clean stop (train: a snapshot; video: a complete file of the frames so far);
+/// a second Ctrl-C ends the process at once (files are written atomically, so none is half-written).
+pub fn install_sigint() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" fn on_sigint(_: libc::c_int) {
+            if STOP.swap(true, Ordering::SeqCst) {
+                // SAFETY: _exit is async-signal-safe.
+                unsafe { libc::_exit(130) }
+            }
+        }
+        // SAFETY: the handler only touches an atomic and calls _exit, both async-signal-safe.
+        unsafe {
+            libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
+        }
     }
 }

@@ -1,13 +1,15 @@
 //! `stylescope train`: train.py's command line over the training loop, with a progress bar
 //! (kimg, ETA, the last losses) and Ctrl-C finishing with a snapshot.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::train::options::TrainOptions;
 use crate::train::training_loop::Trainer;
+
+use super::{install_sigint, STOP};
 
 pub type TrainArgs = TrainOptions;
 
@@ -71,27 +73,6 @@ fn train_to_end(trainer: &mut Trainer, bar: &ProgressBar) -> Result<bool, crate:
         bar.set_message(trainer.last_losses());
         if stop {
             return Ok(true);
-        }
-    }
-}
-
-/// Set by the first Ctrl-C: the loop writes a snapshot and stops.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-/// Ctrl-C asks for a clean stop (a snapshot, then exit); a second Ctrl-C ends the process at
-/// once (the last complete snapshot stays valid: snapshots are written atomically).
-fn install_sigint() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        extern "C" fn on_sigint(_: libc::c_int) {
-            if STOP.swap(true, Ordering::SeqCst) {
-                // SAFETY: _exit is async-signal-safe.
-                unsafe { libc::_exit(130) }
-            }
-        }
-        // SAFETY: the handler only touches an atomic and calls _exit, both async-signal-safe.
-        unsafe {
-            libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
         }
     }
 }

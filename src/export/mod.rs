@@ -1,6 +1,8 @@
-//! Writing results: PNGs quantised exactly like gen_images.py, and raw float32 `.npy` arrays.
+//! Writing results: PNGs quantised exactly like gen_images.py, raw float32 `.npy` arrays, and
+//! videos (`video`: gen_video.py's interpolation to PNG frames or GIF).
 
 pub mod npy;
+pub mod video;
 
 use std::path::Path;
 

@@ -1,0 +1,99 @@
+//! `stylescope video`: gen_video.py's interpolation video (seeds over a grid, not-a-knot cubic
+//! spline of w, looping) written as numbered PNG frames or a GIF, with a progress bar; Ctrl-C
+//! stops after the current frame and leaves a complete file of the frames so far.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::backend::BackendChoice;
+use crate::export::video::sink::{Format, Sink};
+use crate::export::video::InterpVideo;
+use crate::source::open_generator;
+use crate::weights::Which;
+
+use super::{install_sigint, parse_range, STOP};
+
+#[derive(Args, Debug)]
+pub struct VideoArgs {
+    /// Network pkl / safetensors / preset:NAME.
+    #[arg(long)]
+    pub network: String,
+    /// List of random seeds, e.g. 0-3,7.
+    #[arg(long)]
+    pub seeds: String,
+    /// Random seed to use for shuffling seed order.
+    #[arg(long)]
+    pub shuffle_seed: Option<u32>,
+    /// Grid width x height, e.g. 2x2.
+    #[arg(long, default_value = "1x1")]
+    pub grid: String,
+    /// Number of seeds to interpolate through (default: as many as the seeds fill the grid).
+    #[arg(long)]
+    pub num_keyframes: Option<usize>,
+    /// Number of frames to interpolate between latents.
+    #[arg(long, default_value_t = 120)]
+    pub w_frames: usize,
+    /// Truncation psi.
+    #[arg(long, default_value_t = 1.0)]
+    pub trunc: f64,
+    /// Output: out.gif, or a folder name for frame000000.png, frame000001.png, ...
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Frames per second (gen_video.py: 60).
+    #[arg(long, default_value_t = 60.0)]
+    pub fps: f64,
+    #[arg(long, value_enum, default_value_t = BackendChoice::Cpu)]
+    pub backend: BackendChoice,
+}
+
+/// `2x3` → (2, 3).
+fn parse_grid(s: &str) -> anyhow::Result<(usize, usize)> {
+    let (w, h) = s.split_once(['x', 'X']).with_context(|| format!("--grid '{s}': expected WxH, e.g. 2x2"))?;
+    let w: usize = w.trim().parse().with_context(|| format!("--grid '{s}': '{w}' is not a number"))?;
+    let h: usize = h.trim().parse().with_context(|| format!("--grid '{s}': '{h}' is not a number"))?;
+    if w == 0 || h == 0 {
+        bail!("--grid '{s}': both sides must be at least 1");
+    }
+    Ok((w, h))
+}
+
+pub fn run(args: &VideoArgs) -> anyhow::Result<()> {
+    let format = Format::of(&args.output).map_err(anyhow::Error::msg)?;
+    let seeds = parse_range(&args.seeds)?;
+    let grid = parse_grid(&args.grid)?;
+    if !(args.fps > 0.0 && args.fps.is_finite()) {
+        bail!("--fps must be a positive number");
+    }
+    let device = args.backend.device();
+    eprintln!("Loading network from \"{}\"...", args.network);
+    let g = open_generator(&args.network, Which::GEma, &device)?.generator;
+    let video = InterpVideo::new(&g, &seeds, args.shuffle_seed, grid, args.num_keyframes, args.w_frames, args.trunc)?;
+    let res = g.config.img_resolution();
+    let mut sink = Sink::create(&args.output, &format, grid.0 * res, grid.1 * res, args.fps)?;
+    let total = video.num_frames();
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} frames  {per_sec}  ETA {eta}").context("progress bar template")?);
+    install_sigint();
+    let mut done = 0;
+    for idx in 0..total {
+        if STOP.load(Ordering::SeqCst) {
+            break;
+        }
+        let (hwc, h, w, ch) = video.frame(&g, idx)?;
+        sink.push(&hwc, h, w, ch)?;
+        done += 1;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let written = sink.finish()?;
+    if done < total {
+        eprintln!("Stopped: {} holds the first {written} of {total} frames", args.output.display());
+    } else {
+        eprintln!("wrote {} ({written} frames, {}x{} at {} fps)", args.output.display(), grid.0 * res, grid.1 * res, args.fps);
+    }
+    Ok(())
+}
