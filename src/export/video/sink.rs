@@ -1,7 +1,9 @@
 //! Where video frames go, chosen by the output's name: a folder of numbered PNGs
-//! (`frame000000.png`…, each written atomically) or an animated GIF (looping, delays in
-//! hundredths of a second, written to a temporary file and renamed when complete, so a stopped
-//! export leaves a playable file).
+//! (`frame000000.png`…, each written atomically), an MP4 (H.264 by Cisco's openh264, muxed by
+//! muxide, 12 Mbit/s like gen_video.py's default, odd sizes padded to even by repeating the last
+//! row/column) or an animated GIF (looping, delays in hundredths of a second). MP4 and GIF are
+//! written to a temporary file and renamed when complete, so a stopped export leaves a playable
+//! file.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -14,6 +16,7 @@ use crate::error::SaveError;
 pub enum Format {
     PngFolder,
     Gif,
+    Mp4,
 }
 
 impl Format {
@@ -24,8 +27,8 @@ impl Format {
             Some("gif") => Ok(Self::Gif),
             None => Ok(Self::PngFolder),
             _ if path.is_dir() => Ok(Self::PngFolder),
-            Some("mp4") => Err(format!("{}: MP4 encoding is not built into StyleScope yet; write a .gif, or a folder of PNGs (then e.g. ffmpeg)", path.display())),
-            Some(other) => Err(format!("{}: unknown video format '.{other}' (use .gif, or a folder name for PNG frames)", path.display())),
+            Some("mp4") => Ok(Self::Mp4),
+            Some(other) => Err(format!("{}: unknown video format '.{other}' (use .mp4, .gif, or a folder name for PNG frames)", path.display())),
         }
     }
 }
@@ -34,6 +37,29 @@ impl Format {
 pub enum Sink {
     Png { dir: PathBuf, written: usize },
     Gif { path: PathBuf, tmp: PathBuf, encoder: Option<gif::Encoder<BufWriter<File>>>, delay_cs: u16, written: usize },
+    Mp4(Box<Mp4Sink>),
+}
+
+/// The H.264 encoder and MP4 muxer of an `.mp4` output.
+pub struct Mp4Sink {
+    path: PathBuf,
+    tmp: PathBuf,
+    encoder: openh264::encoder::Encoder,
+    muxer: Option<muxide::api::Muxer<BufWriter<File>>>,
+    fps: f64,
+    /// The encoded size (even).
+    width: usize,
+    height: usize,
+    written: usize,
+}
+
+/// gen_video.py's default bitrate (imageio-ffmpeg's `bitrate='12M'`).
+pub const MP4_BITRATE: u32 = 12_000_000;
+
+/// `name` → `.name.partial` beside it.
+fn partial(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.partial"))
 }
 
 fn io(path: &Path, error: std::io::Error) -> SaveError {
@@ -51,9 +77,18 @@ impl Sink {
                 std::fs::create_dir_all(path).map_err(|e| io(path, e))?;
                 Ok(Self::Png { dir: path.to_path_buf(), written: 0 })
             }
+            Format::Mp4 => {
+                use openh264::encoder::{BitRate, EncoderConfig, FrameRate};
+                let (w, h) = (width + width % 2, height + height % 2);
+                let tmp = partial(path);
+                let file = File::create(&tmp).map_err(|e| io(&tmp, e))?;
+                let config = EncoderConfig::new().bitrate(BitRate::from_bps(MP4_BITRATE)).max_frame_rate(FrameRate::from_hz(fps as f32));
+                let encoder = openh264::encoder::Encoder::with_api_config(openh264::OpenH264API::from_source(), config).map_err(|e| encode(path, e))?;
+                let muxer = muxide::api::MuxerBuilder::new(BufWriter::new(file)).video(muxide::api::VideoCodec::H264, w as u32, h as u32, fps).with_fast_start(true).build().map_err(|e| encode(path, e))?;
+                Ok(Self::Mp4(Box::new(Mp4Sink { path: path.to_path_buf(), tmp, encoder, muxer: Some(muxer), fps, width: w, height: h, written: 0 })))
+            }
             Format::Gif => {
-                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                let tmp = path.with_file_name(format!(".{name}.partial"));
+                let tmp = partial(path);
                 let file = File::create(&tmp).map_err(|e| io(&tmp, e))?;
                 let (w, h) = (u16::try_from(width).map_err(|_| encode(path, "GIF frames are at most 65535 pixels wide"))?, u16::try_from(height).map_err(|_| encode(path, "GIF frames are at most 65535 pixels high"))?);
                 let mut encoder = gif::Encoder::new(BufWriter::new(file), w, h, &[]).map_err(|e| encode(path, e))?;
@@ -83,14 +118,42 @@ impl Sink {
                 encoder.as_mut().ok_or_else(|| encode(path, "already finished"))?.write_frame(&frame).map_err(|e| encode(path, e))?;
                 *written += 1;
             }
+            Self::Mp4(m) => {
+                use openh264::formats::{RgbSliceU8, YUVBuffer};
+                // RGB at the encoded (even) size: gray expanded, the last row/column repeated.
+                let (w, h) = (m.width, m.height);
+                let mut rgb = vec![0u8; w * h * 3];
+                for y in 0..h {
+                    for x in 0..w {
+                        let s = (y.min(height - 1) * width + x.min(width - 1)) * channels;
+                        let px = if channels == 1 { [hwc[s]; 3] } else { [hwc[s], hwc[s + 1], hwc[s + 2]] };
+                        rgb[(y * w + x) * 3..(y * w + x) * 3 + 3].copy_from_slice(&px);
+                    }
+                }
+                let yuv = YUVBuffer::from_rgb8_source(RgbSliceU8::new(&rgb, (w, h)));
+                let bits = m.encoder.encode(&yuv).map_err(|e| encode(&m.path, e))?;
+                let key = matches!(bits.frame_type(), openh264::encoder::FrameType::IDR | openh264::encoder::FrameType::I);
+                let data = bits.to_vec();
+                let pts = m.written as f64 / m.fps;
+                m.muxer.as_mut().ok_or_else(|| encode(&m.path, "already finished"))?.write_video(pts, &data, key).map_err(|e| encode(&m.path, e))?;
+                m.written += 1;
+            }
         }
         Ok(())
     }
 
-    /// Completes the file (the GIF trailer, then the rename into place); the frames written.
+    /// Completes the file (the GIF trailer or the MP4 index, then the rename into place); the
+    /// frames written.
     pub fn finish(mut self) -> Result<usize, SaveError> {
         match &mut self {
             Self::Png { written, .. } => Ok(*written),
+            Self::Mp4(m) => {
+                if let Some(mux) = m.muxer.take() {
+                    mux.finish().map_err(|e| encode(&m.path, e))?;
+                }
+                std::fs::rename(&m.tmp, &m.path).map_err(|e| io(&m.path, e))?;
+                Ok(m.written)
+            }
             Self::Gif { path, tmp, encoder, written, .. } => {
                 if let Some(enc) = encoder.take() {
                     let mut w = enc.into_inner().map_err(|e| encode(path, e))?;
