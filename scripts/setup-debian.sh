@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what StyleScope needs on a fresh Debian/Ubuntu machine, only where missing:
 # a Rust toolchain (rustup), Mesa's software Vulkan (lavapipe) so wgpu runs without a GPU, the X11
-# client libraries eframe loads at run time, and Xvfb for headless screenshots.
+# client libraries eframe loads at run time, Xvfb for headless screenshots, and a C/C++ compiler
+# (Cisco's H.264 encoder for MP4 export builds from source).
 set -euo pipefail
 
-packages=(mesa-vulkan-drivers libvulkan1 xvfb xauth libxkbcommon-x11-0 libx11-xcb1 libxcursor1 libxrandr2 libxi6 libgl1 pkg-config gcc)
+packages=(mesa-vulkan-drivers libvulkan1 xvfb xauth libxkbcommon-x11-0 libx11-xcb1 libxcursor1 libxrandr2 libxi6 libgl1 pkg-config gcc g++)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
