@@ -1,6 +1,7 @@
 //! `stylescope video`: gen_video.py's interpolation video (seeds over a grid, not-a-knot cubic
-//! spline of w, looping) written as numbered PNG frames or a GIF, with a progress bar; Ctrl-C
-//! stops after the current frame and leaves a complete file of the frames so far.
+//! spline of w, looping) or a keyframe timeline (`--timeline`), written as MP4, GIF or numbered PNG
+//! frames, with a progress bar; Ctrl-C stops after the current frame and leaves a complete file of
+//! the frames so far.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -11,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::backend::BackendChoice;
 use crate::export::video::sink::{Format, Sink};
+use crate::export::video::timeline::{render_frame, Timeline};
 use crate::export::video::InterpVideo;
 use crate::source::open_generator;
 use crate::weights::Which;
@@ -23,8 +25,11 @@ pub struct VideoArgs {
     #[arg(long)]
     pub network: String,
     /// List of random seeds, e.g. 0-3,7.
+    #[arg(long, required_unless_present = "timeline", conflicts_with = "timeline")]
+    pub seeds: Option<String>,
+    /// A keyframe timeline (.ron or .json, as the window saves it) instead of --seeds.
     #[arg(long)]
-    pub seeds: String,
+    pub timeline: Option<PathBuf>,
     /// Random seed to use for shuffling seed order.
     #[arg(long)]
     pub shuffle_seed: Option<u32>,
@@ -63,18 +68,26 @@ fn parse_grid(s: &str) -> anyhow::Result<(usize, usize)> {
 
 pub fn run(args: &VideoArgs) -> anyhow::Result<()> {
     let format = Format::of(&args.output).map_err(anyhow::Error::msg)?;
-    let seeds = parse_range(&args.seeds)?;
-    let grid = parse_grid(&args.grid)?;
     if !(args.fps > 0.0 && args.fps.is_finite()) {
         bail!("--fps must be a positive number");
     }
+    let timeline = args.timeline.as_deref().map(Timeline::load).transpose().map_err(anyhow::Error::msg)?;
+    let grid = if timeline.is_some() { (1, 1) } else { parse_grid(&args.grid)? };
     let device = args.backend.device();
     eprintln!("Loading network from \"{}\"...", args.network);
     let g = open_generator(&args.network, Which::GEma, &device)?.generator;
-    let video = InterpVideo::new(&g, &seeds, args.shuffle_seed, grid, args.num_keyframes, args.w_frames, args.trunc)?;
+    let video = match (&timeline, &args.seeds) {
+        (Some(_), _) => None,
+        (None, Some(seeds)) => Some(InterpVideo::new(&g, &parse_range(seeds)?, args.shuffle_seed, grid, args.num_keyframes, args.w_frames, args.trunc)?),
+        (None, None) => bail!("give --seeds or --timeline"),
+    };
     let res = g.config.img_resolution();
     let mut sink = Sink::create(&args.output, &format, grid.0 * res, grid.1 * res, args.fps)?;
-    let total = video.num_frames();
+    let total = match (&video, &timeline) {
+        (Some(v), _) => v.num_frames(),
+        (None, Some(t)) => t.num_frames(args.fps),
+        (None, None) => 0,
+    };
     let bar = ProgressBar::new(total as u64);
     bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} frames  {per_sec}  ETA {eta}").context("progress bar template")?);
     install_sigint();
@@ -83,7 +96,11 @@ pub fn run(args: &VideoArgs) -> anyhow::Result<()> {
         if STOP.load(Ordering::SeqCst) {
             break;
         }
-        let (hwc, h, w, ch) = video.frame(&g, idx)?;
+        let (hwc, h, w, ch) = match (&video, &timeline) {
+            (Some(v), _) => v.frame(&g, idx)?,
+            (None, Some(t)) => render_frame(&g, t, idx, args.fps).map_err(anyhow::Error::msg)?,
+            (None, None) => break,
+        };
         sink.push(&hwc, h, w, ch)?;
         done += 1;
         bar.inc(1);

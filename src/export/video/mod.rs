@@ -5,6 +5,7 @@
 
 pub mod interp;
 pub mod sink;
+pub mod timeline;
 
 use burn::tensor::{Tensor, TensorData};
 
