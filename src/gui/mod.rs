@@ -9,6 +9,7 @@
 pub mod capture_panel;
 pub mod equivariance_metrics;
 pub mod equivariance_panel;
+pub mod export_panel;
 pub mod latent_panel;
 pub mod layers_panel;
 pub mod model_panel;
@@ -131,6 +132,8 @@ pub struct ExplorerApp {
     auto_screenshot: Option<(PathBuf, u32)>,
     /// The Training panel's runs, child process and probes.
     pub training: training_panel::TrainingPanel,
+    /// The Export panel's running export and preview.
+    pub export: export_panel::ExportState,
     /// The Equivariance section's live metrics, sweeps and spectrum.
     pub eq: equivariance_metrics::EqMetrics,
     /// A control section to expand on the next frame (dropping data opens Training).
@@ -148,6 +151,8 @@ pub enum DialogPurpose {
     TrainDataFolder,
     TrainDataZip,
     TrainBase,
+    SaveTimeline,
+    OpenTimeline,
 }
 
 impl ExplorerApp {
@@ -223,6 +228,7 @@ impl ExplorerApp {
             training: training_panel::TrainingPanel::new(launch.train_program),
             open_section: None,
             eq: Default::default(),
+            export: Default::default(),
         })
     }
 
@@ -519,6 +525,20 @@ impl ExplorerApp {
             DialogPurpose::TrainOutdir => self.settings.train.outdir = path,
             DialogPurpose::TrainDataFolder | DialogPurpose::TrainDataZip => self.settings.train.data = path,
             DialogPurpose::TrainBase => self.settings.train.base = crate::runs::Base::File(path),
+            DialogPurpose::SaveTimeline => match self.settings.timeline.save(&path) {
+                Ok(()) => {
+                    self.report(format!("timeline saved to {}", path.display()));
+                    self.settings.timeline_path = Some(path);
+                }
+                Err(e) => self.report_error(format!("cannot save the timeline: {e}")),
+            },
+            DialogPurpose::OpenTimeline => match crate::export::video::timeline::Timeline::load(&path) {
+                Ok(t) => {
+                    self.settings.timeline = t;
+                    self.settings.timeline_path = Some(path);
+                }
+                Err(e) => self.report_error(e),
+            },
             DialogPurpose::SaveView => match state::save(&path, &self.settings) {
                 Ok(()) => self.report(format!("view saved to {}", path.display())),
                 Err(e) => self.report_error(format!("cannot save the view: {e}")),
@@ -560,6 +580,8 @@ impl ExplorerApp {
                 DialogPurpose::OpenNetwork | DialogPurpose::TrainBase => d.add_filter("StyleGAN network", &["pkl", "safetensors"]).pick_file(),
                 DialogPurpose::CaptureDir | DialogPurpose::TrainOutdir | DialogPurpose::TrainDataFolder => d.pick_folder(),
                 DialogPurpose::TrainDataZip => d.add_filter("zip of images", &["zip"]).pick_file(),
+                DialogPurpose::SaveTimeline => d.add_filter("StyleScope timeline", &["ron", "json"]).set_file_name("timeline.ron").save_file(),
+                DialogPurpose::OpenTimeline => d.add_filter("StyleScope timeline", &["ron", "json"]).pick_file(),
                 DialogPurpose::SaveView => d.add_filter("StyleScope view", &["ron"]).set_file_name("view.ron").save_file(),
                 DialogPurpose::OpenView => d.add_filter("StyleScope view", &["ron"]).pick_file(),
             };
@@ -582,6 +604,7 @@ impl ExplorerApp {
         self.poll_worker(&ctx);
         training_panel::poll(self, &ctx);
         equivariance_metrics::poll(self);
+        let exporting = export_panel::poll(self, dt);
         self.poll_dialog();
         self.handle_dropped_files(&ctx);
         let animating = self.animate(dt);
@@ -594,6 +617,9 @@ impl ExplorerApp {
 
         self.send_request(&ctx);
         self.capture_window_if_asked(&ctx);
+        if exporting {
+            ctx.request_repaint_after(Duration::from_millis(50));
+        }
         if animating {
             ctx.request_repaint_after(Duration::from_secs_f64(1.0 / self.settings.fps_cap.clamp(1.0, 1000.0)));
         }
@@ -606,7 +632,7 @@ impl ExplorerApp {
 
     fn controls_ui(&mut self, ui: &mut egui::Ui) {
         type PanelFn = fn(&mut egui::Ui, &mut ExplorerApp);
-        let panels: [(&str, PanelFn); 10] = [
+        let panels: [(&str, PanelFn); 11] = [
             ("Model", model_panel::model_ui),
             ("Latent", latent_panel::latent_ui),
             ("Truncation", truncation_panel::truncation_ui),
@@ -615,6 +641,7 @@ impl ExplorerApp {
             ("Equivariance", equivariance_panel::equivariance_ui),
             ("Layers & channels", layers_panel::layers_ui),
             ("Capture", capture_panel::capture_ui),
+            ("Export", export_panel::export_ui),
             ("Training", training_panel::training_ui),
             ("Performance", perf_panel::perf_ui),
         ];

@@ -53,6 +53,11 @@ pub struct Settings {
     pub eq_live: bool,
     pub eq_drawn: bool,
     pub eq_differences: bool,
+    /// The Export panel's timeline, its file (once saved or opened), fps and output.
+    pub timeline: crate::export::video::timeline::Timeline,
+    pub timeline_path: Option<PathBuf>,
+    pub video_fps: f64,
+    pub video_output: PathBuf,
 }
 
 impl Default for Settings {
@@ -79,6 +84,10 @@ impl Default for Settings {
             eq_live: false,
             eq_drawn: false,
             eq_differences: false,
+            timeline: Default::default(),
+            timeline_path: None,
+            video_fps: 30.0,
+            video_output: PathBuf::from("video.mp4"),
         }
     }
 }

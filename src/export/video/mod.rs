@@ -6,6 +6,7 @@
 pub mod interp;
 pub mod sink;
 pub mod timeline;
+pub mod worker;
 
 use burn::tensor::{Tensor, TensorData};
 

@@ -41,7 +41,7 @@ fn default_duration() -> f64 {
 }
 
 /// A timeline.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Timeline {
     pub keyframes: Vec<Keyframe>,
@@ -90,12 +90,15 @@ impl Timeline {
         if self.looping {
             self.keyframes.len()
         } else {
-            self.keyframes.len() - 1
+            self.keyframes.len().saturating_sub(1)
         }
     }
 
     /// Frames at `fps`: every segment's duration, plus the last keyframe itself when not looping.
     pub fn num_frames(&self, fps: f64) -> usize {
+        if self.keyframes.is_empty() {
+            return 0;
+        }
         let secs: f64 = self.keyframes.iter().take(self.segments()).map(|k| k.duration).sum();
         (secs * fps).round() as usize + usize::from(!self.looping)
     }
