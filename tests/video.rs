@@ -176,6 +176,11 @@ fn mp4_decodes_back_to_the_frames() {
     run_out(bin().args(["video", "--network"]).arg(&net).args(args).arg("--output").arg(&mp4));
     run_out(bin().args(["video", "--network"]).arg(&net).args(args).arg("--output").arg(&pngs));
     assert!(!tmp.join(".v.mp4.partial").exists());
+    // Odd sizes: yuv420 needs even ones; the frame is padded by its last row and column.
+    let odd = tmp.join("odd.mp4");
+    run_out(bin().args(["video", "--network"]).arg(&net).args(["--seeds", "0-3", "--w-frames", "1", "--size", "99x51", "--output"]).arg(&odd));
+    let (odd_frames, odd_dims, _, _) = decode_mp4(&odd);
+    assert_eq!((odd_frames.len(), odd_dims), (4, (100, 52)));
     let (frames, dims, timescale, deltas) = decode_mp4(&mp4);
     assert_eq!(frames.len(), 16);
     assert_eq!(dims, (64, 64));

@@ -51,8 +51,23 @@ pub struct VideoArgs {
     /// Frames per second (gen_video.py: 60).
     #[arg(long, default_value_t = 60.0)]
     pub fps: f64,
+    /// Scale the frames to WxH (Lanczos), e.g. 512x512.
+    #[arg(long)]
+    pub size: Option<String>,
     #[arg(long, value_enum, default_value_t = BackendChoice::Cpu)]
     pub backend: BackendChoice,
+}
+
+/// Lanczos scaling of an HWC frame to `(w, h)`.
+fn scale(hwc: &[u8], w: usize, h: usize, ch: usize, (tw, th): (usize, usize)) -> Vec<u8> {
+    use image::imageops::{resize, FilterType};
+    if ch == 1 {
+        let img = image::GrayImage::from_raw(w as u32, h as u32, hwc.to_vec()).unwrap_or_default();
+        resize(&img, tw as u32, th as u32, FilterType::Lanczos3).into_raw()
+    } else {
+        let img = image::RgbImage::from_raw(w as u32, h as u32, hwc.to_vec()).unwrap_or_default();
+        resize(&img, tw as u32, th as u32, FilterType::Lanczos3).into_raw()
+    }
 }
 
 /// `2x3` → (2, 3).
@@ -82,7 +97,11 @@ pub fn run(args: &VideoArgs) -> anyhow::Result<()> {
         (None, None) => bail!("give --seeds or --timeline"),
     };
     let res = g.config.img_resolution();
-    let mut sink = Sink::create(&args.output, &format, grid.0 * res, grid.1 * res, args.fps)?;
+    let size = match &args.size {
+        Some(s) => parse_grid(s).map_err(|_| anyhow::anyhow!("--size '{s}': expected WxH, e.g. 512x512"))?,
+        None => (grid.0 * res, grid.1 * res),
+    };
+    let mut sink = Sink::create(&args.output, &format, size.0, size.1, args.fps)?;
     let total = match (&video, &timeline) {
         (Some(v), _) => v.num_frames(),
         (None, Some(t)) => t.num_frames(args.fps),
@@ -101,7 +120,12 @@ pub fn run(args: &VideoArgs) -> anyhow::Result<()> {
             (None, Some(t)) => render_frame(&g, t, idx, args.fps).map_err(anyhow::Error::msg)?,
             (None, None) => break,
         };
-        sink.push(&hwc, h, w, ch)?;
+        if (w, h) != size {
+            let scaled = scale(&hwc, w, h, ch, size);
+            sink.push(&scaled, size.1, size.0, ch)?;
+        } else {
+            sink.push(&hwc, h, w, ch)?;
+        }
         done += 1;
         bar.inc(1);
     }
@@ -110,7 +134,7 @@ pub fn run(args: &VideoArgs) -> anyhow::Result<()> {
     if done < total {
         eprintln!("Stopped: {} holds the first {written} of {total} frames", args.output.display());
     } else {
-        eprintln!("wrote {} ({written} frames, {}x{} at {} fps)", args.output.display(), grid.0 * res, grid.1 * res, args.fps);
+        eprintln!("wrote {} ({written} frames, {}x{} at {} fps)", args.output.display(), size.0, size.1, args.fps);
     }
     Ok(())
 }
