@@ -59,4 +59,17 @@ fn keyframes_export_to_frames_that_equal_gen() {
     common::run_out(common::bin().args(["gen", "--network"]).arg(&net).args(["--seeds", "3", "--trunc", "0.7", "--outdir"]).arg(&gen));
     assert_eq!(image::open(tmp.join("frames/frame000000.png")).unwrap().to_rgb8(), image::open(gen.join("seed0003.png")).unwrap().to_rgb8());
     assert!(h.state().frames_received() >= frames_before, "the window kept working");
+
+    // "Record": the running latent animation, 0.5 s at 10 fps, as one keyframe per frame.
+    {
+        let s = &mut h.state_mut().settings;
+        s.anim_latent = true;
+        s.anim_speed = 1.0;
+    }
+    h.state_mut().export.record_secs = 0.5;
+    h.get_by_label("Record").click();
+    h.step();
+    let kfs = &h.state().settings.timeline.keyframes;
+    assert_eq!(kfs.len(), 6);
+    assert!((kfs[5].latent.x - kfs[0].latent.x - 0.5).abs() < 1e-9, "x advanced 0.5 seeds: {} → {}", kfs[0].latent.x, kfs[5].latent.x);
 }

@@ -11,7 +11,6 @@ use crate::export::video::timeline::{Easing, Keyframe};
 use crate::export::video::worker::{Export, ExportEvent};
 
 /// The panel's state that is not persisted.
-#[derive(Default)]
 pub struct ExportState {
     job: Option<Export>,
     /// (done, total) of the running export.
@@ -22,6 +21,14 @@ pub struct ExportState {
     pub scrub: usize,
     pub playing: bool,
     play_time: f64,
+    /// Seconds "Record" captures.
+    pub record_secs: f64,
+}
+
+impl Default for ExportState {
+    fn default() -> Self {
+        Self { job: None, progress: None, outcome: None, scrub: 0, playing: false, play_time: 0.0, record_secs: 4.0 }
+    }
 }
 
 impl ExportState {
@@ -85,7 +92,7 @@ pub fn export_ui(ui: &mut Ui, app: &mut ExplorerApp) {
         ui.label(format!("{n} keyframe(s)"));
     });
     let mut action: Option<(usize, &str)> = None;
-    egui::Grid::new("export-keyframes").num_columns(4).show(ui, |ui| {
+    egui::ScrollArea::vertical().id_salt("export-keyframes-scroll").max_height(220.0).show(ui, |ui| egui::Grid::new("export-keyframes").num_columns(4).show(ui, |ui| {
         for (i, k) in app.settings.timeline.keyframes.iter_mut().enumerate() {
             ui.label(format!("{i}: seed {:.2}, psi {:.2}", k.latent.x + 100.0 * k.latent.y, k.latent.psi));
             ui.add(egui::DragValue::new(&mut k.duration).range(0.05..=600.0).speed(0.05).suffix(" s"));
@@ -103,7 +110,7 @@ pub fn export_ui(ui: &mut Ui, app: &mut ExplorerApp) {
             });
             ui.end_row();
         }
-    });
+    }));
     if let Some((i, what)) = action {
         let kfs = &mut app.settings.timeline.keyframes;
         match what {
@@ -116,6 +123,16 @@ pub fn export_ui(ui: &mut Ui, app: &mut ExplorerApp) {
             _ => {}
         }
     }
+    ui.horizontal(|ui| {
+        let any = app.settings.anim_latent || app.settings.anim_stylemix || app.settings.anim_noise || app.settings.anim_translate || app.settings.anim_rotate;
+        let b = ui.add_enabled(any, egui::Button::new("Record")).on_hover_text("the animations running now, for the given seconds, as a timeline (one keyframe per frame)");
+        let b = b.on_disabled_hover_text("turn on an animation (Latent, Style mixing, Noise, Equivariance) first");
+        let label = ui.label("for");
+        ui.add(egui::DragValue::new(&mut app.export.record_secs).range(0.1..=600.0).speed(0.1).suffix(" s")).labelled_by(label.id);
+        if b.clicked() {
+            record(app);
+        }
+    });
     ui.horizontal(|ui| {
         ui.checkbox(&mut app.settings.timeline.looping, "loop");
         let label = ui.label("fps");
@@ -205,6 +222,22 @@ pub fn export_ui(ui: &mut Ui, app: &mut ExplorerApp) {
             ui.weak("(the saved timeline file)");
         });
     }
+}
+
+/// "Record": steps a copy of the running animations at the export fps for `record_secs` and
+/// makes each step a keyframe (linear, one frame long), replacing the timeline.
+fn record(app: &mut ExplorerApp) {
+    let fps = app.settings.video_fps;
+    let frames = (app.export.record_secs * fps).round().max(1.0) as usize;
+    let mut s = app.settings.clone();
+    let mut keyframes = Vec::with_capacity(frames + 1);
+    for _ in 0..=frames {
+        keyframes.push(Keyframe { latent: s.effective_latent(app.model.as_ref().map(|m| m.resolution)), duration: 1.0 / fps, easing: Easing::Linear });
+        super::animate_settings(&mut s, app.model.as_ref(), 1.0 / fps);
+    }
+    app.settings.timeline = crate::export::video::timeline::Timeline { keyframes, looping: false };
+    app.settings.timeline_path = None;
+    app.report(format!("recorded {} s of the running animation as {} keyframes", app.export.record_secs, frames + 1));
 }
 
 fn start_export(app: &mut ExplorerApp) {

@@ -455,31 +455,7 @@ impl ExplorerApp {
 
     /// Advances every running animation by `dt` seconds (the visualizer's per-frame updates).
     fn animate(&mut self, dt: f64) -> bool {
-        let s = &mut self.settings;
-        let mut any = false;
-        if s.anim_latent {
-            s.latent.x += dt * s.anim_speed;
-            any = true;
-        }
-        if s.anim_stylemix {
-            s.latent.stylemix_seed = s.latent.stylemix_seed.wrapping_add(1);
-            any = true;
-        }
-        let sg2 = self.model.as_ref().is_some_and(|m| !m.is_stylegan3());
-        if s.anim_noise && sg2 {
-            s.latent.noise.seed = s.latent.noise.seed.wrapping_add(1);
-            any = true;
-        }
-        let sg3 = self.model.as_ref().is_some_and(|m| m.is_stylegan3());
-        if s.anim_translate && sg3 {
-            s.latent.translate = equivariance_panel::circle_step(s.latent.translate, dt * s.translate_speed);
-            any = true;
-        }
-        if s.anim_rotate && sg3 {
-            s.latent.rotate_turns += dt * s.rotate_speed;
-            any = true;
-        }
-        any
+        animate_settings(&mut self.settings, self.model.as_ref(), dt)
     }
 
     /// Saves the settings when they changed (at most every 2 s) or when `force`.
@@ -694,6 +670,35 @@ impl eframe::App for ExplorerApp {
         // Stop the render thread before the process unloads the GPU driver under it.
         self.worker.shutdown(Duration::from_secs(3));
     }
+}
+
+/// Advances the running animations of `s` by `dt` seconds (the visualizer's per-frame updates);
+/// whether any runs. Also used to record an animation as a timeline.
+pub(crate) fn animate_settings(s: &mut Settings, model: Option<&ModelInfo>, dt: f64) -> bool {
+    let mut any = false;
+    if s.anim_latent {
+        s.latent.x += dt * s.anim_speed;
+        any = true;
+    }
+    if s.anim_stylemix {
+        s.latent.stylemix_seed = s.latent.stylemix_seed.wrapping_add(1);
+        any = true;
+    }
+    let sg2 = model.is_some_and(|m| !m.is_stylegan3());
+    if s.anim_noise && sg2 {
+        s.latent.noise.seed = s.latent.noise.seed.wrapping_add(1);
+        any = true;
+    }
+    let sg3 = model.is_some_and(|m| m.is_stylegan3());
+    if s.anim_translate && sg3 {
+        s.latent.translate = equivariance_panel::circle_step(s.latent.translate, dt * s.translate_speed);
+        any = true;
+    }
+    if s.anim_rotate && sg3 {
+        s.latent.rotate_turns += dt * s.rotate_speed;
+        any = true;
+    }
+    any
 }
 
 /// Whether `upload` puts `frame` into the native texture by a GPU copy (rather than uploading
