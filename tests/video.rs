@@ -224,4 +224,9 @@ fn timeline_keyframes_equal_gen() {
     assert_ne!(frame(&out, 3), frame(&out, 2));
     std::fs::write(&tl, "{\"keyframes\": [\n  {\"latent\": {\"x\": 1}, \"easing\": \"bounce\"}\n]}").unwrap();
     run_err(bin().args(["video", "--network"]).arg(&net).arg("--timeline").arg(&tl).arg("--output").arg(tmp.join("x.gif")), "t.json: line 2");
+    // A StyleGAN2 network cannot rotate; an unwritable output is named; nothing is left behind.
+    std::fs::write(&tl, r#"{"keyframes": [{"latent": {"x": 1}}, {"latent": {"x": 2, "rotate_turns": 0.1}}]}"#).unwrap();
+    run_err(bin().args(["video", "--network"]).arg(fixtures().join("sg2_64.pkl")).arg("--timeline").arg(&tl).arg("--output").arg(tmp.join("y.mp4")), "keyframe 1 translates or rotates, but a StyleGAN2");
+    run_err(bin().args(["video", "--network"]).arg(&net).args(["--seeds", "0-3", "--output", "/nonexistent-dir/v.mp4"]), "/nonexistent-dir/");
+    assert!(!tmp.join("y.mp4").exists() && !tmp.join(".y.mp4.partial").exists());
 }

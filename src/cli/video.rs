@@ -91,6 +91,9 @@ pub fn run(args: &VideoArgs) -> anyhow::Result<()> {
     let device = args.backend.device();
     eprintln!("Loading network from \"{}\"...", args.network);
     let g = open_generator(&args.network, Which::GEma, &device)?.generator;
+    if let (Some(t), Some(path)) = (&timeline, &args.timeline) {
+        t.check_family(g.family()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
     let video = match (&timeline, &args.seeds) {
         (Some(_), _) => None,
         (None, Some(seeds)) => Some(InterpVideo::new(&g, &parse_range(seeds)?, args.shuffle_seed, grid, args.num_keyframes, args.w_frames, args.trunc)?),
@@ -111,21 +114,26 @@ pub fn run(args: &VideoArgs) -> anyhow::Result<()> {
     bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} frames  {per_sec}  ETA {eta}").context("progress bar template")?);
     install_sigint();
     let mut done = 0;
+    let (mut render_s, mut encode_s) = (0.0, 0.0);
     for idx in 0..total {
         if STOP.load(Ordering::SeqCst) {
             break;
         }
+        let started = std::time::Instant::now();
         let (hwc, h, w, ch) = match (&video, &timeline) {
             (Some(v), _) => v.frame(&g, idx)?,
             (None, Some(t)) => render_frame(&g, t, idx, args.fps).map_err(anyhow::Error::msg)?,
             (None, None) => break,
         };
+        let rendered = std::time::Instant::now();
+        render_s += (rendered - started).as_secs_f64();
         if (w, h) != size {
             let scaled = scale(&hwc, w, h, ch, size);
             sink.push(&scaled, size.1, size.0, ch)?;
         } else {
             sink.push(&hwc, h, w, ch)?;
         }
+        encode_s += rendered.elapsed().as_secs_f64();
         done += 1;
         bar.inc(1);
     }
@@ -134,7 +142,14 @@ pub fn run(args: &VideoArgs) -> anyhow::Result<()> {
     if done < total {
         eprintln!("Stopped: {} holds the first {written} of {total} frames", args.output.display());
     } else {
-        eprintln!("wrote {} ({written} frames, {}x{} at {} fps)", args.output.display(), size.0, size.1, args.fps);
+        eprintln!(
+            "wrote {} ({written} frames, {}x{} at {} fps; rendering {render_s:.1} s, writing {encode_s:.1} s = {:.1}% of rendering)",
+            args.output.display(),
+            size.0,
+            size.1,
+            args.fps,
+            100.0 * encode_s / render_s.max(1e-9)
+        );
     }
     Ok(())
 }

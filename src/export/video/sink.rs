@@ -166,3 +166,15 @@ impl Sink {
         }
     }
 }
+
+impl Drop for Sink {
+    /// An output abandoned on an error leaves no partial file behind.
+    fn drop(&mut self) {
+        let tmp = match self {
+            Self::Png { .. } => return,
+            Self::Gif { tmp, .. } => tmp.clone(),
+            Self::Mp4(m) => m.tmp.clone(),
+        };
+        let _ = std::fs::remove_file(tmp);
+    }
+}

@@ -86,6 +86,18 @@ impl Timeline {
         Ok(())
     }
 
+    /// Why `network` (of family `family`) cannot play this timeline: StyleGAN2 has no input
+    /// transform to translate or rotate.
+    pub fn check_family(&self, family: crate::model::config::Family) -> Result<(), String> {
+        if family == crate::model::config::Family::StyleGan3 {
+            return Ok(());
+        }
+        match self.keyframes.iter().position(|k| k.latent.translate != (0.0, 0.0) || k.latent.rotate_turns != 0.0) {
+            Some(i) => Err(format!("keyframe {i} translates or rotates, but a StyleGAN2 network has no input transform (set translate and rotate_turns to 0)")),
+            None => Ok(()),
+        }
+    }
+
     fn segments(&self) -> usize {
         if self.looping {
             self.keyframes.len()

@@ -51,6 +51,7 @@ fn run(network: &str, backend: BackendChoice, timeline: &Timeline, fps: f64, out
     let format = Format::of(output)?;
     let device = backend.device();
     let g = crate::source::open_generator(network, crate::weights::Which::GEma, &device).map_err(|e| e.to_string())?.generator;
+    timeline.check_family(g.family())?;
     let res = g.config.img_resolution();
     let mut sink = Sink::create(output, &format, res, res, fps).map_err(|e| e.to_string())?;
     let total = timeline.num_frames(fps);
