@@ -49,6 +49,8 @@ pub struct Settings {
     pub open_sections: Vec<String>,
     /// The Training panel's form.
     pub train: crate::runs::TrainForm,
+    /// The run the Training panel showed last (shown again when the window reopens).
+    pub train_run: Option<PathBuf>,
     /// Equivariance metrics: the live readout, on a drawn sample, with difference images.
     pub eq_live: bool,
     pub eq_drawn: bool,
@@ -81,6 +83,7 @@ impl Default for Settings {
             fps_cap: 60.0,
             open_sections: ["Model", "Latent", "Truncation", "Style mixing"].map(String::from).to_vec(),
             train: crate::runs::TrainForm::default(),
+            train_run: None,
             eq_live: false,
             eq_drawn: false,
             eq_differences: false,

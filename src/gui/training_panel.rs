@@ -96,6 +96,8 @@ pub struct TrainingPanel {
     pub(crate) program: PathBuf,
     /// Fold the "New run" form away on the next frame (a run started or was found running).
     fold_form: bool,
+    /// The remembered run was looked at (once, when the window opens).
+    restored: bool,
 }
 
 impl TrainingPanel {
@@ -170,6 +172,16 @@ fn data_shape(s: &DatasetSummary, cond: bool) -> Option<(u32, usize, usize)> {
 /// views, following snapshots. Called every frame; never blocks.
 pub fn poll(app: &mut ExplorerApp, ctx: &egui::Context) {
     let p = &mut app.training;
+    if !p.restored {
+        p.restored = true;
+        if p.selected.is_none() {
+            p.selected = app.settings.train_run.clone().filter(|d| d.is_dir());
+            p.fold_form = p.selected.is_some();
+        }
+    }
+    if app.settings.train_run != p.selected && p.selected.is_some() {
+        app.settings.train_run = p.selected.clone();
+    }
     if p.watcher.is_none() {
         let repaint = ctx.clone();
         match RunsWatcher::spawn(Box::new(move || repaint.request_repaint())) {
