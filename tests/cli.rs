@@ -203,3 +203,21 @@ fn convert_keeps_a_description_for_the_explorer() {
     let plain = stylescope::source::open_generator(&fixtures().join("sg2_64.pkl").display().to_string(), stylescope::weights::Which::GEma, &device).unwrap();
     assert_eq!(plain.description, None);
 }
+
+/// The shipped default model: `stylescope` without arguments opens it, it says what it is, and
+/// `stylescope gen` renders it.
+#[test]
+fn shipped_default_model_opens_renders_and_says_what_it_is() {
+    let default = stylescope::gui::default_network();
+    assert!(default.ends_with("noto-smileys-32-stylegan2.safetensors"), "{default}");
+    let device = stylescope::backend::BackendChoice::Cpu.device();
+    let opened = stylescope::source::open_generator(&default, stylescope::weights::Which::GEma, &device).unwrap();
+    assert!(opened.description.as_deref().is_some_and(|d| d.contains("Noto")), "{:?}", opened.description);
+    assert!(!opened.untrained);
+    let tmp = ScratchDir::new("shipped-model");
+    run_out(bin().args(["gen", "--network", &default, "--seeds", "0-1", "--trunc", "0.7", "--outdir"]).arg(tmp.join("out")));
+    let a = image::open(tmp.join("out/seed0000.png")).unwrap().to_rgb8();
+    let b = image::open(tmp.join("out/seed0001.png")).unwrap().to_rgb8();
+    assert_eq!(a.dimensions(), (32, 32));
+    assert_ne!(a, b, "different seeds, different emoji");
+}
