@@ -13,6 +13,7 @@ use crate::backend::BackendChoice;
 use crate::metrics::eq_sampling::{accumulate, check_network, draws, load_draws, sample_images, save_draws, EqSums};
 use crate::metrics::equivariance::EqKind;
 use crate::source::open_generator;
+use crate::train::training_loop::format_time;
 use crate::weights::Which;
 
 #[derive(Args, Debug)]
@@ -43,17 +44,6 @@ pub struct MetricsArgs {
     /// Which network of a snapshot.
     #[arg(long, value_enum, default_value_t = Which::GEma)]
     pub which: Which,
-}
-
-/// dnnlib's `format_time` (the `total_time_str` of calc_metrics.py's lines).
-fn format_time(s: f64) -> String {
-    let s = s.round() as u64;
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
-        3600..86400 => format!("{}h {:02}m {:02}s", s / 3600, (s / 60) % 60, s % 60),
-        _ => format!("{}d {:02}h {:02}m", s / 86400, (s / 3600) % 24, (s / 60) % 60),
-    }
 }
 
 /// `eqt50k_int,eqr50k` → the kinds, in the order given; unknown names are an error listing the

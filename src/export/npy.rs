@@ -5,23 +5,30 @@ use std::path::Path;
 
 /// Writes `data` with `shape` as little-endian float32.
 pub fn write_f32(path: &Path, shape: &[usize], data: &[f32]) -> io::Result<()> {
-    let shape_str = match shape.len() {
-        1 => format!("({},)", shape[0]),
-        _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
-    };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_str}, }}");
-    // Magic (6) + version (2) + length (2) + header + '\n' must be a multiple of 64.
-    let unpadded = 10 + header.len() + 1;
-    header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
-    header.push('\n');
     let mut f = io::BufWriter::new(std::fs::File::create(path)?);
-    f.write_all(b"\x93NUMPY\x01\x00")?;
-    f.write_all(&(header.len() as u16).to_le_bytes())?;
-    f.write_all(header.as_bytes())?;
+    f.write_all(&header("<f4", shape))?;
     for v in data {
         f.write_all(&v.to_le_bytes())?;
     }
     f.flush()
+}
+
+/// The magic, version and header of a `.npy` v1.0 file holding a C-order array of `descr`
+/// (`'<f4'`, `'<f8'`, `'<i8'`, …) and `shape` (empty: a scalar).
+pub fn header(descr: &str, shape: &[usize]) -> Vec<u8> {
+    let shape_str = match shape.len() {
+        1 => format!("({},)", shape[0]),
+        _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+    };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_str}, }}");
+    // Magic (6) + version (2) + length (2) + header + '\n' must be a multiple of 64.
+    let unpadded = 10 + header.len() + 1;
+    header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out
 }
 
 /// Reads a float32 C-order `.npy` written by [`write_f32`] (or numpy).

@@ -110,11 +110,11 @@ impl SpectrumAccumulator {
 /// Writes the official `.npz`: `spectrum` (float64 `[size, size]`) and `image_size` (int64 scalar).
 pub fn write_npz(path: &Path, spectrum: &[f64], size: usize, image_size: usize) -> Result<(), crate::error::SaveError> {
     let err = |e: &dyn std::fmt::Display| crate::error::SaveError::Encode { path: path.into(), detail: e.to_string() };
-    let mut spec = npy_header("<f8", &format!("({size}, {size})"));
+    let mut spec = crate::export::npy::header("<f8", &[size, size]);
     for v in spectrum {
         spec.extend_from_slice(&v.to_le_bytes());
     }
-    let mut isz = npy_header("<i8", "()");
+    let mut isz = crate::export::npy::header("<i8", &[]);
     isz.extend_from_slice(&(image_size as i64).to_le_bytes());
     let mut buf = std::io::Cursor::new(Vec::new());
     {
@@ -127,18 +127,6 @@ pub fn write_npz(path: &Path, spectrum: &[f64], size: usize, image_size: usize) 
         zip.finish().map_err(|e| err(&e))?;
     }
     crate::weights::safetensors::write_atomic(path, &buf.into_inner())
-}
-
-/// An `.npy` v1.0 header for a C-order array.
-fn npy_header(descr: &str, shape: &str) -> Vec<u8> {
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    let unpadded = 10 + header.len() + 1;
-    header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out
 }
 
 /// Reads an `.npz` written by [`write_npz`] or avg_spectra.py → (spectrum, size, image_size).

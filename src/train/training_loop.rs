@@ -674,7 +674,7 @@ fn store_buffers(g: &crate::model::Generator, net: &mut Net) -> Result<(), Train
 }
 
 /// `dnnlib.util.format_time`.
-fn format_time(s: f64) -> String {
+pub fn format_time(s: f64) -> String {
     let s = s.max(0.0).round() as u64;
     if s < 60 {
         format!("{s}s")
