@@ -34,6 +34,8 @@ pub enum LoadError {
     Unsupported { path: PathBuf, detail: String },
     #[error("{}: unknown file type (expected .pkl or .safetensors)", path.display())]
     UnknownFormat { path: PathBuf },
+    #[error(transparent)]
+    Download(#[from] crate::download::DownloadError),
 }
 
 /// Why a network could not be written.
@@ -52,7 +54,7 @@ fn pickle_hint(e: &crate::weights::pickle::PickleError) -> &'static str {
         P::Truncated { .. } => " (the file is incomplete: copy or download it again)",
         P::UnknownGlobal { .. } => " (refusing to load it: StyleScope never runs code from a pickle)",
         P::NotASnapshot(_) => "",
-        _ => " (expected an official StyleGAN2/StyleGAN3 network-snapshot .pkl)",
+        _ => " (expected an official StyleGAN network pickle: a PyTorch network-snapshot .pkl or a TensorFlow-era (G, D, Gs) .pkl)",
     }
 }
 

@@ -1,4 +1,4 @@
-//! StyleScope: StyleGAN3 and StyleGAN2 networks on burn (CPU or any GPU through wgpu), loaded
+//! StyleScope: StyleGAN3, StyleGAN2 and StyleGAN v1 networks on burn (CPU or any GPU through wgpu), loaded
 //! natively and safely from the official snapshots, matching the official code number for number.
 //!
 //! Layout (see ARCHITECTURE.md): `weights` reads files, `model` holds the networks, `kernels` the
@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod cli;
 pub mod data;
+pub mod download;
 pub mod error;
 pub mod export;
 pub mod gui;

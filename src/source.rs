@@ -1,9 +1,10 @@
-//! Opening a generator from what a user types: a file path (`.pkl`, `.safetensors`) or
-//! `preset:NAME` (an official architecture with seeded random weights, for benchmarks and a first
-//! look without a trained model).
+//! Opening a generator from what a user types: a file path (`.pkl`, `.safetensors`), an
+//! `http(s)://` URL (downloaded once into the cache, see [`crate::download`]) or `preset:NAME`
+//! (an official architecture with seeded random weights, for benchmarks and a first look without
+//! a trained model).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use burn::tensor::Device;
 
@@ -29,11 +30,28 @@ pub struct OpenedGenerator {
 pub const PRESET_SEED: u32 = 0;
 
 pub fn open_generator(network: &str, which: Which, device: &Device) -> Result<OpenedGenerator, LoadError> {
+    let mut bar = crate::download::terminal_progress();
+    open_generator_with(network, which, device, &mut bar)
+}
+
+/// A local path for a network: a URL is fetched into the cache (reporting to `progress`), a path
+/// is returned as it is.
+pub fn local_path(network: &str, progress: crate::download::Progress) -> Result<PathBuf, LoadError> {
+    if crate::download::is_url(network) {
+        Ok(crate::download::fetch(network, &crate::download::cache_dir(), progress)?)
+    } else {
+        Ok(PathBuf::from(network))
+    }
+}
+
+/// [`open_generator`] with the download progress of a URL going to `progress`.
+pub fn open_generator_with(network: &str, which: Which, device: &Device, progress: crate::download::Progress) -> Result<OpenedGenerator, LoadError> {
     if let Some(name) = network.strip_prefix("preset:") {
         let config = preset(name).map_err(|error| LoadError::Config { path: PathBuf::from(network), error })?;
         return open_preset(&config, network, device);
     }
-    let path = Path::new(network);
+    let local = local_path(network, progress)?;
+    let path = local.as_path();
     let file = NetworkFile::read(path, which)?;
     if file.which == Which::D {
         return Err(LoadError::WrongNetwork {
@@ -50,7 +68,8 @@ pub fn open_generator(network: &str, which: Which, device: &Device) -> Result<Op
     let description = file.description.clone();
     let mut weights = file.into_weights();
     let generator = Generator::load(&config, &mut weights, device)?;
-    Ok(OpenedGenerator { generator, origin: path.display().to_string(), untrained: false, param_counts, description })
+    let origin = if crate::download::is_url(network) { network.split('#').next().unwrap_or(network).to_string() } else { path.display().to_string() };
+    Ok(OpenedGenerator { generator, origin, untrained: false, param_counts, description })
 }
 
 fn open_preset(config: &GeneratorConfig, origin: &str, device: &Device) -> Result<OpenedGenerator, LoadError> {

@@ -10,7 +10,7 @@ use crate::weights::{safetensors, NetworkFile, Which};
 
 #[derive(Args, Debug)]
 pub struct ConvertArgs {
-    /// Source network (.pkl snapshot or .safetensors).
+    /// Source network (.pkl snapshot, TensorFlow-era .pkl, .safetensors, or an http(s) URL).
     pub input: PathBuf,
     /// Destination .safetensors (the config goes to the same name with .json).
     pub output: PathBuf,
@@ -26,19 +26,13 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<()> {
     if args.output.extension().and_then(|e| e.to_str()) != Some("safetensors") {
         anyhow::bail!("{}: the output must end in .safetensors", args.output.display());
     }
-    let mut file = NetworkFile::read(&args.input, args.which)?;
+    let input = crate::source::local_path(&args.input.to_string_lossy(), &mut crate::download::terminal_progress())?;
+    let mut file = NetworkFile::read(&input, args.which)?;
     if let Some(d) = &args.description {
         file.description = Some(d.clone());
     }
     // Validate before writing: the architecture must build from the kwargs.
-    match args.which {
-        Which::D => {
-            file.discriminator_config()?;
-        }
-        _ => {
-            file.generator_config()?;
-        }
-    }
+    file.validate()?;
     safetensors::write(&file, &args.output).with_context(|| format!("converting {}", args.input.display()))?;
     let n: usize = file.tensors.values().map(|t| t.data.len()).sum();
     println!(

@@ -16,7 +16,7 @@ use crate::weights::Which;
 
 #[derive(Args, Debug)]
 pub struct GenArgs {
-    /// Network: .pkl snapshot, .safetensors, or preset:NAME.
+    /// Network: .pkl (PyTorch or TensorFlow era), .safetensors, an http(s) URL, or preset:NAME.
     #[arg(long)]
     pub network: String,
     /// Seeds, e.g. 0-3,7.

@@ -12,7 +12,7 @@ use crate::weights::Which;
 
 #[derive(Args, Debug)]
 pub struct InfoArgs {
-    /// Network: .pkl snapshot, .safetensors, or preset:NAME.
+    /// Network: .pkl (PyTorch or TensorFlow era), .safetensors, an http(s) URL, or preset:NAME.
     pub network: String,
     /// Which network of a snapshot.
     #[arg(long, value_enum, default_value_t = Which::GEma)]
@@ -44,6 +44,7 @@ pub fn report(opened: &OpenedGenerator) -> String {
         GeneratorConfig::StyleGan3(c) if c.use_radial_filters => "StyleGAN3-R",
         GeneratorConfig::StyleGan3(_) => "StyleGAN3-T",
         GeneratorConfig::StyleGan2(_) => "StyleGAN2",
+        GeneratorConfig::StyleGan1(_) => "StyleGAN (v1)",
     };
     let _ = writeln!(s, "network     {}{}", opened.origin, if opened.untrained { "  (random weights: untrained)" } else { "" });
     let _ = writeln!(s, "family      {family}");
@@ -101,6 +102,31 @@ pub fn report(opened: &OpenedGenerator) -> String {
                     human(count(p, &format!("synthesis.{}.", b.name)))
                 );
             }
+        }
+        GeneratorConfig::StyleGan1(c) => {
+            let fused = |res: usize| if c.fused_at(res) { "fused" } else { "nearest" };
+            let _ = writeln!(s, "{:<16} {:>11} {:>13} {:>4} {:>9} {:>9}", "layer", "resolution", "channels", "w", "upscale", "params");
+            let mut res = 4;
+            let mut w = 0;
+            while res <= c.img_resolution {
+                let scopes: [&str; 2] = if res == 4 { ["Const", "Conv"] } else { ["Conv0_up", "Conv1"] };
+                for scope in scopes {
+                    let cin = if scope == "Conv0_up" { c.channels_at(res / 2) } else { c.channels_at(res) };
+                    let _ = writeln!(
+                        s,
+                        "{:<16} {:>11} {:>13} {:>4} {:>9} {:>9}",
+                        format!("{res}x{res}/{scope}"),
+                        format!("{0}x{0}", res),
+                        format!("{}->{}", cin, c.channels_at(res)),
+                        w,
+                        if scope == "Conv0_up" { fused(res) } else { "-" },
+                        human(count(p, &format!("synthesis/{res}x{res}/{scope}/")))
+                    );
+                    w += 1;
+                }
+                res *= 2;
+            }
+            let _ = writeln!(s, "{:<16} {:>11} {:>13} {:>4} {:>9} {:>9}", "ToRGB_lod0", format!("{0}x{0}", c.img_resolution), format!("{}->{}", c.channels_at(c.img_resolution), c.img_channels), "-", "-", human(count(p, "synthesis/ToRGB_lod0/")));
         }
     }
     s

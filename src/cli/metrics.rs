@@ -18,7 +18,7 @@ use crate::weights::Which;
 
 #[derive(Args, Debug)]
 pub struct MetricsArgs {
-    /// Network: .pkl snapshot, .safetensors, or preset:NAME.
+    /// Network: .pkl (PyTorch or TensorFlow era), .safetensors, an http(s) URL, or preset:NAME.
     #[arg(long)]
     pub network: String,
     /// Comma-separated metrics: eqt50k_int, eqt50k_frac, eqr50k.

@@ -106,6 +106,8 @@ pub struct ExplorerApp {
     pub(crate) layers: Vec<LayerInfo>,
     /// The network being loaded, if any.
     pub(crate) loading: Option<String>,
+    /// Bytes downloaded of a network URL being opened, and the total when known.
+    pub(crate) download: Option<(u64, Option<u64>)>,
     pub(crate) frame: Option<Frame>,
     pub(crate) texture: Option<egui::TextureHandle>,
     /// The frame texture on the window's wgpu device, filled from the generator's buffer.
@@ -208,6 +210,7 @@ impl ExplorerApp {
             model: None,
             layers: Vec::new(),
             loading: None,
+            download: None,
             frame: None,
             texture: None,
             native: None,
@@ -292,6 +295,12 @@ impl ExplorerApp {
         if network.is_empty() {
             return;
         }
+        if crate::download::is_url(network) {
+            // Downloaded by the render thread into the cache, then opened like a file.
+            self.settings.network = network.to_string();
+            self.network_text = self.settings.network.clone();
+            return;
+        }
         if !network.starts_with("preset:") {
             let ext = std::path::Path::new(network).extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
             if !matches!(ext.as_deref(), Some("pkl" | "safetensors")) {
@@ -328,8 +337,10 @@ impl ExplorerApp {
         while let Some(event) = self.worker.try_event() {
             match event {
                 RenderEvent::Loading { network } => self.loading = Some(network),
+                RenderEvent::Downloading { done, total, .. } => self.download = Some((done, total)),
                 RenderEvent::Loaded(info) => {
                     self.loading = None;
+                    self.download = None;
                     self.settings.remember(&info.network);
                     self.report(format!("loaded {} ({}, {}x{}) in {:.0} ms on {}", info.origin, info.family_name(), info.resolution, info.resolution, info.load_ms, info.device));
                     if info.untrained {
@@ -373,6 +384,7 @@ impl ExplorerApp {
                     self.last_done = Some(request.clone());
                     if during_load {
                         self.loading = None;
+                        self.download = None;
                         self.report_error(format!("could not open {}: {message}", request.network));
                         // Go back to the model that works (if any), so the window keeps working.
                         match &self.model {

@@ -1,4 +1,4 @@
-//! Model: the network field (path or `preset:NAME`), open dialog, drag-and-drop hint, recent
+//! Model: the network field (path, URL or `preset:NAME`), open dialog, drag-and-drop hint, recent
 //! list, backend choice, and the model summary (`stylescope info`'s text).
 
 use egui::{RichText, Ui};
@@ -44,7 +44,7 @@ pub fn model_ui(ui: &mut Ui, app: &mut ExplorerApp) {
             app.open_network(&p);
         }
     });
-    ui.weak("…or drop a .pkl / .safetensors file on the window.");
+    ui.weak("…or drop a .pkl / .safetensors file on the window, or paste an https:// URL (downloaded once into the cache).");
     ui.horizontal(|ui| {
         let label = ui.label("Backend");
         let current = app.settings.backend;
@@ -66,6 +66,14 @@ pub fn model_ui(ui: &mut Ui, app: &mut ExplorerApp) {
     ui.weak(&app.backend_note);
     if let Some(n) = &app.loading {
         ui.label(format!("loading {n} …"));
+        if let Some((done, total)) = app.download {
+            let mb = |b: u64| b as f64 / 1e6;
+            let bar = match total {
+                Some(t) if t > 0 => egui::ProgressBar::new(done as f32 / t as f32).text(format!("downloading {:.1} / {:.1} MB", mb(done), mb(t))),
+                _ => egui::ProgressBar::new(0.0).text(format!("downloading {:.1} MB", mb(done))),
+            };
+            ui.add(bar);
+        }
     }
     let Some(m) = &app.model else {
         return;

@@ -1,4 +1,4 @@
-//! StyleGAN2's noise inputs: mode (const / random / none), the random seed, and a strength
+//! StyleGAN2's and StyleGAN v1's noise inputs: mode (const / random / none), the random seed, and a strength
 //! multiplier. StyleGAN3 has no noise inputs, so the panel is greyed out with the reason.
 
 use egui::{DragValue, Slider, Ui};
@@ -9,7 +9,7 @@ use crate::render::NoiseMode;
 pub fn noise_ui(ui: &mut Ui, app: &mut ExplorerApp) {
     let sg2 = app.model.as_ref().is_some_and(|m| !m.is_stylegan3());
     if !sg2 {
-        ui.weak("StyleGAN3 has no noise inputs (its layers are noise-free by design); these controls apply to StyleGAN2 models.");
+        ui.weak("StyleGAN3 has no noise inputs (its layers are noise-free by design); these controls apply to StyleGAN2 and StyleGAN (v1) models.");
     }
     let s = &mut app.settings;
     ui.add_enabled_ui(sg2, |ui| {

@@ -131,6 +131,7 @@ pub fn accumulate(sums: &mut EqSums, images: &SampleImages, draw: &Draw) {
 pub fn check_network(g: &Generator) -> Result<(), String> {
     match g.family() {
         Family::StyleGan3 => Ok(()),
-        _ => Err("the equivariance metrics need a StyleGAN3 network (its input transform); this is StyleGAN2".into()),
+        Family::StyleGan2 => Err("the equivariance metrics need a StyleGAN3 network (its input transform); this is StyleGAN2".into()),
+        Family::StyleGan1 => Err("the equivariance metrics need a StyleGAN3 network (its input transform); this is StyleGAN (v1)".into()),
     }
 }

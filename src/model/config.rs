@@ -18,14 +18,21 @@ pub enum Family {
     StyleGan3,
     #[serde(rename = "stylegan2")]
     StyleGan2,
+    /// The original StyleGAN (TensorFlow `G_style`), read from TF-era pickles.
+    #[serde(rename = "stylegan1")]
+    StyleGan1,
 }
 
-/// MappingNetwork arguments (both families).
+/// MappingNetwork arguments (every family).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MappingConfig {
     pub num_layers: usize,
     pub lr_multiplier: f64,
     pub w_avg_beta: f64,
+    /// Width of the hidden layers (`layer_features`; `None` = w_dim). TF-era networks set it
+    /// through `mapping_fmaps` (512 by default in StyleGAN v1 and StyleGAN2 TF).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_features: Option<usize>,
 }
 
 /// StyleGAN3 generator constructor arguments (configs T and R).
@@ -76,6 +83,37 @@ pub enum GeneratorConfig {
     StyleGan3(Sg3Config),
     #[serde(rename = "stylegan2")]
     StyleGan2(Sg2Config),
+    #[serde(rename = "stylegan1")]
+    StyleGan1(Sg1Config),
+}
+
+/// The original StyleGAN generator (`G_style` of NVlabs/stylegan), as read from a TF pickle. The
+/// mapping is the common [`MappingConfig`]; the synthesis follows `G_synthesis` with
+/// `structure='recursive'` at `lod = 0` (what every released network is).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sg1Config {
+    pub z_dim: usize,
+    pub w_dim: usize,
+    pub img_resolution: usize,
+    pub img_channels: usize,
+    pub mapping: MappingConfig,
+    /// Feature maps at 4x4, 8x8, ..., img_resolution (`nf(1)`, `nf(2)`, ...).
+    pub channels: Vec<usize>,
+    /// Fused up-scaling convolutions: `None` = `'auto'` (layers whose output is at least 128x128).
+    pub fused_scale: Option<bool>,
+}
+
+/// The original StyleGAN discriminator (`D_basic`) at `lod = 0`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sg1DiscriminatorConfig {
+    pub img_resolution: usize,
+    pub img_channels: usize,
+    /// Feature maps of the block at 4x4, 8x8, ..., img_resolution (`nf(1)`, `nf(2)`, ...).
+    pub channels: Vec<usize>,
+    /// Width of `4x4/Dense0` (`nf(0)`).
+    pub dense_features: usize,
+    pub mbstd_group_size: usize,
+    pub mbstd_num_features: usize,
 }
 
 /// networks_stylegan2.Discriminator arguments (resnet architecture).
@@ -91,6 +129,13 @@ pub struct DiscriminatorConfig {
     pub mbstd_group_size: usize,
     pub mbstd_num_channels: usize,
     pub mapping_layers: usize,
+    /// The conditioning mapping's lr multiplier (0.01 in PyTorch; TF-era ADA networks 0.1).
+    #[serde(default = "default_d_mapping_lr")]
+    pub mapping_lr_multiplier: f64,
+}
+
+fn default_d_mapping_lr() -> f64 {
+    0.01
 }
 
 /// One entry of the StyleGAN3 synthesis schedule (`L{idx}_{out_size}_{out_channels}`).
@@ -199,6 +244,17 @@ impl<'a> Kwargs<'a> {
         Ok(v as usize)
     }
 
+    fn usize_list(&self, key: &str) -> Result<Vec<usize>, ConfigError> {
+        match self.map.get(key) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_u64().map(|n| n as usize).ok_or_else(|| self.bad(key, "a list of non-negative integers")))
+                .collect(),
+            None => Err(ConfigError::Invalid(format!("{} init kwargs lack '{key}'", self.what))),
+            Some(_) => Err(self.bad(key, "a list of non-negative integers")),
+        }
+    }
+
     fn usize_req(&self, key: &str) -> Result<usize, ConfigError> {
         if !self.map.contains_key(key) {
             return Err(ConfigError::Invalid(format!("{} init kwargs lack '{key}'", self.what)));
@@ -238,10 +294,18 @@ fn mapping_from(kw: &Kwargs, default_layers: usize) -> Result<MappingConfig, Con
         Some(m) => m.f64_or(key, default),
         None => Ok(default),
     };
+    let layer_features = match &m {
+        Some(m) => match m.opt_f64("layer_features", None)? {
+            Some(_) => Some(m.usize_or("layer_features", 0)?).filter(|&f| f > 0),
+            None => None,
+        },
+        None => None,
+    };
     Ok(MappingConfig {
         num_layers: get("num_layers", default_layers as f64)? as usize,
         lr_multiplier: get("lr_multiplier", 0.01)?,
         w_avg_beta: get("w_avg_beta", 0.998)?,
+        layer_features,
     })
 }
 
@@ -454,11 +518,91 @@ impl Sg2Config {
     }
 }
 
+impl Sg1Config {
+    /// From the init kwargs `weights::tf` derives from a `G_style` pickle (or a converted file's
+    /// config): `z_dim`, `w_dim`, `img_resolution`, `img_channels`, `mapping_kwargs`, `channels`,
+    /// `fused_scale` (true / false / null = auto).
+    pub fn from_init_kwargs(value: &Value) -> Result<Self, ConfigError> {
+        let kw = Kwargs::new(value, "StyleGAN v1 generator")?;
+        let img_resolution = kw.usize_req("img_resolution")?;
+        check_resolution(img_resolution)?;
+        let channels = kw.usize_list("channels")?;
+        let cfg = Self {
+            z_dim: kw.usize_req("z_dim")?,
+            w_dim: kw.usize_req("w_dim")?,
+            img_resolution,
+            img_channels: kw.usize_or("img_channels", 3)?,
+            mapping: mapping_from(&kw, 8)?,
+            channels,
+            fused_scale: match kw.map.get("fused_scale") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) if s == "auto" => None,
+                Some(_) => Some(kw.bool_or("fused_scale", false)?),
+            },
+        };
+        let levels = img_resolution.trailing_zeros() as usize - 1;
+        if cfg.channels.len() != levels || cfg.channels.contains(&0) {
+            return Err(ConfigError::Invalid(format!(
+                "StyleGAN v1 generator: {} channel counts for {levels} resolutions (4 to {img_resolution})",
+                cfg.channels.len()
+            )));
+        }
+        if cfg.z_dim == 0 || cfg.w_dim == 0 || cfg.img_channels == 0 {
+            return Err(ConfigError::Invalid("z_dim, w_dim and img_channels must be positive".into()));
+        }
+        Ok(cfg)
+    }
+
+    /// `2·log2(res) − 2`: one w per layer (two per resolution).
+    pub fn num_ws(&self) -> usize {
+        2 * self.img_resolution.trailing_zeros() as usize - 2
+    }
+
+    /// Feature maps at resolution `res` (4, 8, ...).
+    pub fn channels_at(&self, res: usize) -> usize {
+        self.channels[(res.trailing_zeros() as usize).saturating_sub(2).min(self.channels.len() - 1)]
+    }
+
+    /// Whether the up-scaling convolution producing resolution `res` is the fused one.
+    pub fn fused_at(&self, res: usize) -> bool {
+        self.fused_scale.unwrap_or(res >= 128)
+    }
+}
+
+impl Sg1DiscriminatorConfig {
+    pub fn from_init_kwargs(value: &Value) -> Result<Self, ConfigError> {
+        let kw = Kwargs::new(value, "StyleGAN v1 discriminator")?;
+        let img_resolution = kw.usize_req("img_resolution")?;
+        check_resolution(img_resolution)?;
+        let cfg = Self {
+            img_resolution,
+            img_channels: kw.usize_or("img_channels", 3)?,
+            channels: kw.usize_list("channels")?,
+            dense_features: kw.usize_req("dense_features")?,
+            mbstd_group_size: kw.usize_or("mbstd_group_size", 4)?,
+            mbstd_num_features: kw.usize_or("mbstd_num_features", 1)?,
+        };
+        let levels = img_resolution.trailing_zeros() as usize - 1;
+        if cfg.channels.len() != levels || cfg.channels.contains(&0) || cfg.dense_features == 0 {
+            return Err(ConfigError::Invalid(format!(
+                "StyleGAN v1 discriminator: {} channel counts for {levels} resolutions",
+                cfg.channels.len()
+            )));
+        }
+        Ok(cfg)
+    }
+
+    pub fn channels_at(&self, res: usize) -> usize {
+        self.channels[(res.trailing_zeros() as usize).saturating_sub(2).min(self.channels.len() - 1)]
+    }
+}
+
 impl GeneratorConfig {
     pub fn family(&self) -> Family {
         match self {
             Self::StyleGan3(_) => Family::StyleGan3,
             Self::StyleGan2(_) => Family::StyleGan2,
+            Self::StyleGan1(_) => Family::StyleGan1,
         }
     }
 
@@ -466,6 +610,7 @@ impl GeneratorConfig {
         Ok(match family {
             Family::StyleGan3 => Self::StyleGan3(Sg3Config::from_init_kwargs(value)?),
             Family::StyleGan2 => Self::StyleGan2(Sg2Config::from_init_kwargs(value)?),
+            Family::StyleGan1 => Self::StyleGan1(Sg1Config::from_init_kwargs(value)?),
         })
     }
 
@@ -473,6 +618,7 @@ impl GeneratorConfig {
         match self {
             Self::StyleGan3(c) => c.z_dim,
             Self::StyleGan2(c) => c.z_dim,
+            Self::StyleGan1(c) => c.z_dim,
         }
     }
 
@@ -480,6 +626,7 @@ impl GeneratorConfig {
         match self {
             Self::StyleGan3(c) => c.c_dim,
             Self::StyleGan2(c) => c.c_dim,
+            Self::StyleGan1(_) => 0,
         }
     }
 
@@ -487,6 +634,7 @@ impl GeneratorConfig {
         match self {
             Self::StyleGan3(c) => c.w_dim,
             Self::StyleGan2(c) => c.w_dim,
+            Self::StyleGan1(c) => c.w_dim,
         }
     }
 
@@ -494,6 +642,7 @@ impl GeneratorConfig {
         match self {
             Self::StyleGan3(c) => c.img_resolution,
             Self::StyleGan2(c) => c.img_resolution,
+            Self::StyleGan1(c) => c.img_resolution,
         }
     }
 
@@ -501,6 +650,7 @@ impl GeneratorConfig {
         match self {
             Self::StyleGan3(c) => c.img_channels,
             Self::StyleGan2(c) => c.img_channels,
+            Self::StyleGan1(c) => c.img_channels,
         }
     }
 
@@ -508,6 +658,7 @@ impl GeneratorConfig {
         match self {
             Self::StyleGan3(c) => c.num_ws(),
             Self::StyleGan2(c) => c.num_ws(),
+            Self::StyleGan1(c) => c.num_ws(),
         }
     }
 
@@ -515,6 +666,7 @@ impl GeneratorConfig {
         match self {
             Self::StyleGan3(c) => &c.mapping,
             Self::StyleGan2(c) => &c.mapping,
+            Self::StyleGan1(c) => &c.mapping,
         }
     }
 }
@@ -550,6 +702,10 @@ impl DiscriminatorConfig {
             Some(m) => m.usize_or("num_layers", 8)?,
             None => 8,
         };
+        let mapping_lr_multiplier = match &mapping {
+            Some(m) => m.f64_or("lr_multiplier", 0.01)?,
+            None => 0.01,
+        };
         Ok(Self {
             c_dim,
             img_resolution,
@@ -561,6 +717,7 @@ impl DiscriminatorConfig {
             mbstd_group_size,
             mbstd_num_channels,
             mapping_layers,
+            mapping_lr_multiplier,
         })
     }
 

@@ -219,7 +219,7 @@ impl Discriminator {
     pub fn load(cfg: &DiscriminatorConfig, src: &mut dyn WeightSource, device: &Device) -> Result<Self, LoadError> {
         let blocks = cfg.blocks().iter().map(|b| DiscriminatorBlock::load(src, b, cfg, device)).collect::<Result<Vec<_>, _>>()?;
         let mapping = if cfg.c_dim > 0 {
-            let mcfg = MappingConfig { num_layers: cfg.mapping_layers, lr_multiplier: 0.01, w_avg_beta: 0.998 };
+            let mcfg = MappingConfig { num_layers: cfg.mapping_layers, lr_multiplier: cfg.mapping_lr_multiplier, w_avg_beta: 0.998, layer_features: None };
             Some(MappingNetwork::load(src, "mapping", 0, cfg.c_dim, cfg.cmap_dim, &mcfg, false, device)?)
         } else {
             None

@@ -211,18 +211,19 @@ impl MappingNetwork {
         let mut fc = Vec::with_capacity(cfg.num_layers);
         let mut in_features = z_dim + embed_features;
         for i in 0..cfg.num_layers {
+            let out_features = if i + 1 == cfg.num_layers { w_dim } else { cfg.layer_features.unwrap_or(w_dim) };
             fc.push(FullyConnectedLayer::load(
                 src,
                 &format!("{prefix}.fc{i}"),
                 in_features,
-                w_dim,
+                out_features,
                 true,
                 cfg.lr_multiplier,
                 Init::Randn(1.0),
                 Init::Zeros,
                 device,
             )?);
-            in_features = w_dim;
+            in_features = out_features;
         }
         let w_avg = if with_w_avg { Some(src.tensor([w_dim], &format!("{prefix}.w_avg"), Init::Zeros, device)?) } else { None };
         Ok(Self { embed, fc, w_avg, z_dim, c_dim, w_dim })

@@ -1,10 +1,11 @@
-//! The official networks as burn modules: StyleGAN3 (T, R) and StyleGAN2 generators and the
-//! discriminator. Never imports egui; the GUI reaches the networks through `render`.
+//! The official networks as burn modules: StyleGAN3 (T, R), StyleGAN2 and StyleGAN v1 generators
+//! and the discriminators. Never imports egui; the GUI reaches the networks through `render`.
 
 pub mod config;
 pub mod discriminator;
 pub mod filters;
 pub mod layers;
+pub mod sg1;
 pub mod sg2;
 pub mod sg3;
 
@@ -22,6 +23,7 @@ pub use sg2::NoiseMode;
 pub enum Synthesis {
     StyleGan3(sg3::SynthesisNetwork),
     StyleGan2(sg2::SynthesisNetwork),
+    StyleGan1(sg1::SynthesisNetwork),
 }
 
 /// A generator: mapping + synthesis, with its architecture.
@@ -36,9 +38,9 @@ pub struct Generator {
 /// Per-call synthesis options (the official `synthesis_kwargs` and user controls).
 #[derive(Clone, Debug)]
 pub struct SynthesisOptions {
-    /// StyleGAN2 only; StyleGAN3 ignores it like the official code.
+    /// StyleGAN2 and v1; StyleGAN3 ignores it like the official code.
     pub noise_mode: NoiseMode,
-    /// StyleGAN2 only: multiplies every layer's learned `noise_strength` (1 = the official net).
+    /// StyleGAN2 and v1: multiplies every layer's learned noise strength (1 = the official net).
     pub noise_gain: f64,
     /// StyleGAN3 only: the value of `synthesis.input.transform` (the *inverse* of the user's
     /// forward transform); `None` keeps the stored buffer.
@@ -60,6 +62,7 @@ impl Generator {
         let synthesis = match config {
             GeneratorConfig::StyleGan3(c) => Synthesis::StyleGan3(sg3::SynthesisNetwork::load(src, c, device)?),
             GeneratorConfig::StyleGan2(c) => Synthesis::StyleGan2(sg2::SynthesisNetwork::load(src, c, device)?),
+            GeneratorConfig::StyleGan1(c) => Synthesis::StyleGan1(sg1::SynthesisNetwork::load(src, c, device)?),
         };
         Ok(Self { mapping, synthesis, config: config.clone() })
     }
@@ -89,6 +92,7 @@ impl Generator {
                 s.forward(ws, transform, opts.kernels, trace)
             }
             Synthesis::StyleGan2(s) => s.forward(ws, opts.noise_mode, opts.noise_gain, opts.kernels, trace),
+            Synthesis::StyleGan1(s) => s.forward(ws, opts.noise_mode, opts.noise_gain, opts.kernels, trace),
         }
     }
 
@@ -99,6 +103,8 @@ impl Generator {
         match &self.synthesis {
             Synthesis::StyleGan3(s) => s.named_params(&mut out),
             Synthesis::StyleGan2(s) => s.named_params(&mut out),
+            // Inference only: StyleGAN v1 is not trained here, its synthesis holds plain tensors.
+            Synthesis::StyleGan1(_) => {}
         }
         out
     }
@@ -131,6 +137,7 @@ impl Generator {
                 v.push("output".into());
                 v
             }
+            Synthesis::StyleGan1(s) => s.layer_names(),
         }
     }
 }

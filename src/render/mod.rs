@@ -25,7 +25,7 @@ use crate::backend::{describe, read_f32, BackendChoice};
 use crate::cli::info::report;
 
 use crate::model::layers::Trace;
-use crate::source::open_generator;
+use crate::source::open_generator_with;
 use crate::weights::Which;
 pub use crate::model::config::Family;
 pub use crate::model::NoiseMode;
@@ -80,6 +80,7 @@ impl ModelInfo {
         match self.family {
             Family::StyleGan3 => "StyleGAN3",
             Family::StyleGan2 => "StyleGAN2",
+            Family::StyleGan1 => "StyleGAN (v1)",
         }
     }
 }
@@ -122,6 +123,8 @@ pub struct Frame {
 pub enum RenderEvent {
     /// The worker started loading a network (can take seconds).
     Loading { network: String },
+    /// Bytes of a network URL downloaded so far, and the total when known.
+    Downloading { network: String, done: u64, total: Option<u64> },
     Loaded(ModelInfo),
     /// The traced layers of the loaded model (after its first traced render).
     Layers(Vec<LayerInfo>),
@@ -349,7 +352,7 @@ fn serve_frame(req: &RenderRequest, loaded: &mut Option<Loaded>, devices: &mut D
             if !send(RenderEvent::Loading { network: req.network.clone() }) {
                 return false;
             }
-            match guarded(|| load(req, devices)) {
+            match guarded(|| load(req, devices, send)) {
                 Ok((l, info)) => {
                     // Free the old model before the next render.
                     *loaded = Some(l);
@@ -403,10 +406,18 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
     }
 }
 
-fn load(req: &RenderRequest, devices: &mut Devices) -> Result<(Loaded, ModelInfo), String> {
+fn load(req: &RenderRequest, devices: &mut Devices, send: &dyn Fn(RenderEvent) -> bool) -> Result<(Loaded, ModelInfo), String> {
     let start = Instant::now();
     let (device, device_note, on_shared_device) = devices.get(req.backend);
-    let opened = open_generator(&req.network, Which::GEma, &device).map_err(|e| e.to_string())?;
+    let mut last_report: Option<Instant> = None;
+    let mut progress = |done: u64, total: Option<u64>| {
+        // A few reports a second are plenty for a progress bar.
+        if last_report.is_none_or(|t| t.elapsed().as_millis() >= 100) || total == Some(done) {
+            last_report = Some(Instant::now());
+            send(RenderEvent::Downloading { network: req.network.clone(), done, total });
+        }
+    };
+    let opened = open_generator_with(&req.network, Which::GEma, &device, &mut progress).map_err(|e| e.to_string())?;
     let g = &opened.generator;
     let cfg = &g.config;
     let info = ModelInfo {

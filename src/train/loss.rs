@@ -216,7 +216,7 @@ pub fn run_g(g: &mut Generator, z: Tensor<2>, c: Option<Tensor<2>>, opts: &LossO
     let ws = map_ws(g, z, c, opts, update_emas, rng)?;
     let beta = match &g.config {
         GeneratorConfig::StyleGan3(c) => c.magnitude_ema_beta,
-        GeneratorConfig::StyleGan2(_) => 0.0,
+        GeneratorConfig::StyleGan2(_) | GeneratorConfig::StyleGan1(_) => 0.0,
     };
     let img = match &mut g.synthesis {
         Synthesis::StyleGan3(s) if update_emas => s.forward_update_emas(ws.clone(), beta, KernelChoice::Auto)?,
@@ -225,6 +225,7 @@ pub fn run_g(g: &mut Generator, z: Tensor<2>, c: Option<Tensor<2>>, opts: &LossO
             let noise = draw_noise(s, ws.dims()[0], &ws.device(), rng);
             s.forward_with_noise(ws.clone(), &noise, KernelChoice::Auto)
         }
+        Synthesis::StyleGan1(_) => return Err(TrainError::Options("StyleGAN v1 networks are not trained here (render them, or fine-tune a StyleGAN2/StyleGAN3 network)".into())),
     };
     Ok((img, ws))
 }
@@ -316,7 +317,7 @@ pub fn greg(
 pub fn pl_without_grad(g: &Generator) -> Vec<String> {
     match &g.synthesis {
         Synthesis::StyleGan2(s) => s.blocks.iter().map(|b| format!("synthesis.{}.torgb.bias", b.spec.name)).collect(),
-        Synthesis::StyleGan3(_) => Vec::new(),
+        Synthesis::StyleGan3(_) | Synthesis::StyleGan1(_) => Vec::new(),
     }
 }
 

@@ -52,15 +52,20 @@ pub struct BaseInfo {
 }
 
 impl BaseInfo {
-    pub fn of(g: &GeneratorConfig) -> Self {
+    /// What a generator is as a base for `train --resume`; `Err` (one line) for families the
+    /// trainer does not continue.
+    pub fn of(g: &GeneratorConfig) -> Result<Self, String> {
         use crate::train::options::Cfg;
         let (cfg, cbase, cmax) = match g {
             // train.py doubles stylegan3-r's generator channels.
             GeneratorConfig::StyleGan3(c) if c.use_radial_filters => (Cfg::StyleGan3R, c.channel_base as usize / 2, c.channel_max as usize / 2),
             GeneratorConfig::StyleGan3(c) => (Cfg::StyleGan3T, c.channel_base as usize, c.channel_max as usize),
             GeneratorConfig::StyleGan2(c) => (Cfg::StyleGan2, c.channel_base, c.channel_max),
+            GeneratorConfig::StyleGan1(_) => {
+                return Err("it is a StyleGAN v1 network (TensorFlow G_style): it renders, but training continues StyleGAN2 and StyleGAN3 networks only".into())
+            }
         };
-        Self { cfg, resolution: g.img_resolution(), channels: g.img_channels(), c_dim: g.c_dim(), cbase, cmax, map_depth: g.mapping().num_layers }
+        Ok(Self { cfg, resolution: g.img_resolution(), channels: g.img_channels(), c_dim: g.c_dim(), cbase, cmax, map_depth: g.mapping().num_layers })
     }
 
     /// Why this network cannot be fine-tuned by a run of `cfg` on `resolution`² images with
@@ -87,7 +92,7 @@ impl BaseInfo {
 /// Reads what the generator in `path` (a `.pkl` snapshot or `.safetensors`) is, for checking a
 /// fine-tuning run before it starts.
 pub fn describe_base(path: &Path) -> Result<BaseInfo, TrainError> {
-    Ok(BaseInfo::of(&NetworkFile::read(path, Which::GEma)?.generator_config()?))
+    BaseInfo::of(&NetworkFile::read(path, Which::GEma)?.generator_config()?).map_err(|detail| TrainError::Mismatch { path: path.into(), detail })
 }
 
 fn config_err(detail: String) -> TrainError {
@@ -120,8 +125,9 @@ impl Networks {
         let d = NetworkFile::read(path, Which::D).ok();
         let mut out = fresh;
         // The snapshot's own architecture must be the one the flags and data ask for.
-        let theirs = BaseInfo::of(&g_ema.generator_config()?);
-        let ours = BaseInfo::of(&out.g_cfg);
+        let mismatch = |detail| TrainError::Mismatch { path: path.into(), detail };
+        let theirs = BaseInfo::of(&g_ema.generator_config()?).map_err(mismatch)?;
+        let ours = BaseInfo::of(&out.g_cfg).map_err(mismatch)?;
         theirs.check(ours.cfg, ours.resolution, ours.channels, ours.c_dim).map_err(|detail| TrainError::Mismatch { path: path.into(), detail })?;
         copy_matching(&mut out.g_ema.state, &g_ema.tensors, path, "G_ema")?;
         match &g {

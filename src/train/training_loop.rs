@@ -187,7 +187,11 @@ impl Trainer {
         if opts.cond && !dataset.has_labels() {
             return Err(TrainError::Options(format!("--cond=True requires labels specified in {}/dataset.json", opts.data.display())));
         }
-        let fine_tune = opts.resume.as_deref().filter(|r| continues_run(Some(r)).is_none()).map(PathBuf::from);
+        // A base network to fine-tune: a file, or a URL fetched into the cache (train.py takes both).
+        let fine_tune = match opts.resume.as_deref().filter(|r| continues_run(Some(r)).is_none()) {
+            Some(r) => Some(crate::source::local_path(r, &mut crate::download::terminal_progress())?),
+            None => None,
+        };
         let derived = opts.derive(resolution, dataset.num_channels() as usize, dataset.label_dim(), fine_tune.is_some());
         let mut nets = Networks::fresh(opts.cfg, &derived.g_kwargs, &derived.d_kwargs, opts.seed)?;
         let g_params = nets.param_names()?.0;

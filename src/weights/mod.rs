@@ -5,6 +5,7 @@
 pub mod pickle;
 pub mod safetensors;
 pub mod snapshot;
+pub mod tf;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -218,7 +219,11 @@ impl NetworkFile {
     }
 
     fn from_pickle_bytes(path: &Path, bytes: &[u8], which: Which) -> Result<Self, LoadError> {
-        let mut snap = snapshot::parse_snapshot(bytes).map_err(|error| LoadError::Pickle { path: path.into(), error })?;
+        let value = pickle::parse(bytes).map_err(|error| LoadError::Pickle { path: path.into(), error })?;
+        if tf::is_tf_pickle(&value) {
+            return tf::network_file(path, &value, which);
+        }
+        let mut snap = snapshot::from_value(value).map_err(|error| LoadError::Pickle { path: path.into(), error })?;
         let available = snap.networks.keys().cloned().collect::<Vec<_>>().join(", ");
         let module = snap.networks.remove(which.key()).ok_or_else(|| LoadError::MissingNetwork {
             path: path.into(),
@@ -235,9 +240,17 @@ impl NetworkFile {
         })
     }
 
-    /// StyleGAN3 vs StyleGAN2, decided from the structure (class names collide).
+    /// StyleGAN3 vs StyleGAN2 vs v1, decided from the structure (class names collide).
     pub fn family(&self) -> Result<Family, LoadError> {
-        if self.tensors.keys().any(|k| k.starts_with("synthesis.input.")) {
+        if self.class_name == "D_basic" || self.class_name == "Discriminator" {
+            return Err(LoadError::WrongNetwork {
+                path: self.path.clone(),
+                detail: "that is the discriminator (D); rendering needs a generator (use --which G_ema or G)".into(),
+            });
+        }
+        if self.tensors.contains_key("synthesis/4x4/Const/const") {
+            Ok(Family::StyleGan1)
+        } else if self.tensors.keys().any(|k| k.starts_with("synthesis.input.")) {
             Ok(Family::StyleGan3)
         } else if self.tensors.contains_key("synthesis.b4.const") {
             Ok(Family::StyleGan2)
@@ -257,7 +270,27 @@ impl NetworkFile {
         GeneratorConfig::from_init_kwargs(family, &self.init_kwargs).map_err(|e| self.config_err(e))
     }
 
+    /// The StyleGAN v1 discriminator (`D_basic`) of a TF pickle.
+    pub fn sg1_discriminator_config(&self) -> Result<crate::model::config::Sg1DiscriminatorConfig, LoadError> {
+        crate::model::config::Sg1DiscriminatorConfig::from_init_kwargs(&self.init_kwargs).map_err(|e| self.config_err(e))
+    }
+
+    /// Checks that the file's network builds from its kwargs (generator or either discriminator).
+    pub fn validate(&self) -> Result<(), LoadError> {
+        match (self.which, self.class_name.as_str()) {
+            (Which::D, "D_basic") => self.sg1_discriminator_config().map(drop),
+            (Which::D, _) => self.discriminator_config().map(drop),
+            _ => self.generator_config().map(drop),
+        }
+    }
+
     pub fn discriminator_config(&self) -> Result<DiscriminatorConfig, LoadError> {
+        if self.class_name == "D_basic" {
+            return Err(LoadError::Unsupported {
+                path: self.path.clone(),
+                detail: "a StyleGAN v1 discriminator (D_basic): it loads and scores images, but training continues only StyleGAN2/StyleGAN3 networks".into(),
+            });
+        }
         if !self.tensors.keys().any(|k| k.starts_with("b4.")) {
             return Err(LoadError::Unsupported {
                 path: self.path.clone(),

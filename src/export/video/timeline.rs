@@ -93,7 +93,7 @@ impl Timeline {
             return Ok(());
         }
         match self.keyframes.iter().position(|k| k.latent.translate != (0.0, 0.0) || k.latent.rotate_turns != 0.0) {
-            Some(i) => Err(format!("keyframe {i} translates or rotates, but a StyleGAN2 network has no input transform (set translate and rotate_turns to 0)")),
+            Some(i) => Err(format!("keyframe {i} translates or rotates, but a StyleGAN2 or StyleGAN (v1) network has no input transform (set translate and rotate_turns to 0)")),
             None => Ok(()),
         }
     }
