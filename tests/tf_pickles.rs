@@ -112,6 +112,21 @@ fn ws_and_images_match_the_official_tensorflow_code() {
     }
 }
 
+/// The converted state_dict is exactly what the architecture asks for: nothing missing, nothing
+/// left over.
+#[test]
+fn every_converted_weight_is_used() {
+    for name in networks() {
+        for which in [Which::GEma, Which::G] {
+            let file = NetworkFile::read(&pkl(&name), which).unwrap();
+            let cfg = file.generator_config().unwrap();
+            let mut w = file.into_weights();
+            Generator::load(&cfg, &mut w, &device()).unwrap_or_else(|e| panic!("{e}"));
+            assert!(w.unused().is_empty(), "{name} {which:?}: unused weights {:?}", w.unused());
+        }
+    }
+}
+
 #[test]
 fn raw_generator_is_the_first_network_of_the_tuple() {
     for name in networks() {

@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -149,3 +152,69 @@ impl egui::DroppedFile for DroppedPath {
         std::fs::read(&self.0).map_err(|e| e.to_string())
     }
 }
+
+// ------------------------------------------------------------------------------------------------
+// A tiny HTTP server on 127.0.0.1 for the URL tests.
+
+/// What the server saw: (path, Range header).
+pub type Log = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+/// Serves `body` at `/net.pkl` (with ranges), at `/cut.pkl` (the first answer stops half-way),
+/// 404 elsewhere; stops after `max_requests`.
+pub fn serve(body: Vec<u8>, max_requests: usize) -> (u16, Log, std::thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let log: Log = Arc::default();
+    let seen = log.clone();
+    let handle = std::thread::spawn(move || {
+        let mut cut_once = true;
+        for stream in listener.incoming().take(max_requests) {
+            let Ok(stream) = stream else { continue };
+            let (path, range) = read_request(&stream);
+            seen.lock().unwrap().push((path.clone(), range.clone()));
+            let mut out = stream;
+            let start = range.as_deref().and_then(|r| r.strip_prefix("bytes=")).and_then(|r| r.trim_end_matches('-').parse::<usize>().ok());
+            match path.as_str() {
+                "/net.pkl" | "/cut.pkl" => {
+                    let truncate = path == "/cut.pkl" && std::mem::take(&mut cut_once);
+                    let (status, from) = match start {
+                        Some(s) if s < body.len() => ("206 Partial Content", s),
+                        Some(_) => ("416 Range Not Satisfiable", body.len()),
+                        None => ("200 OK", 0),
+                    };
+                    let rest = &body[from..];
+                    let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Range: bytes {from}-{}/{}\r\nConnection: close\r\n\r\n", rest.len(), body.len().saturating_sub(1), body.len());
+                    let _ = out.write_all(head.as_bytes());
+                    let send = if truncate { &rest[..rest.len() / 2] } else { rest };
+                    let _ = out.write_all(send);
+                }
+                _ => {
+                    let _ = out.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found");
+                }
+            }
+            let _ = out.flush();
+        }
+    });
+    (port, log, handle)
+}
+
+fn read_request(stream: &TcpStream) -> (String, Option<String>) {
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    let _ = reader.read_line(&mut line);
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let mut range = None;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            if k.eq_ignore_ascii_case("range") {
+                range = Some(v.trim().to_string());
+            }
+        }
+    }
+    (path, range)
+}
+
