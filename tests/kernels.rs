@@ -366,3 +366,56 @@ fn cpu_filtered_lrelu_backward_matches_reference() {
         assert!(err < tol, "gain {gain}, slope {slope}: finite difference {fd}, gradient {predicted} (relative error {err:e})");
     }
 }
+
+/// The stride-1 convolution's CPU backward under autodiff (input and weight gradients) against
+/// burn's own `conv2d` gradients, on the shapes training uses (3x3 with padding 1 and 2, on the
+/// direct and the Winograd paths, 1x1), and against finite differences.
+#[test]
+fn cpu_conv2d_backward_matches_reference() {
+    use burn::tensor::module::conv2d;
+    use burn::tensor::ops::ConvOptions;
+    use stylescope::kernels::cpu_autodiff::conv2d_tracked;
+    let device = Device::flex().autodiff();
+    // (in, out, size, k, pad): SG2 conv1 / D conv0, SG3-T conv, Winograd channel counts, 1x1.
+    let cases = [(3, 5, 9, 3, 1), (4, 6, 11, 3, 2), (16, 24, 13, 3, 1), (32, 16, 10, 3, 2), (12, 7, 8, 1, 0), (20, 3, 6, 1, 0), (5, 4, 7, 3, 0)];
+    for (i, &(cin, cout, size, k, pad)) in cases.iter().enumerate() {
+        device.seed(200 + i as u64);
+        let x = Tensor::<4>::random([2, cin, size, size], Distribution::Normal(0.0, 1.0), &device);
+        let w = Tensor::<4>::random([cout, cin, k, k], Distribution::Normal(0.0, 1.0), &device);
+        let out = size + 2 * pad + 1 - k;
+        let r = Tensor::<4>::random([2, cout, out, out], Distribution::Normal(0.0, 1.0), &device);
+        let run = |f: &dyn Fn(Tensor<4>, Tensor<4>) -> Tensor<4>| {
+            let (x, w) = (x.clone().require_grad(), w.clone().require_grad());
+            let y = f(x.clone(), w.clone());
+            let g = (y.clone() * r.clone()).sum().backward();
+            let v = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
+            (v(y), v(x.grad(&g).unwrap()), v(w.grad(&g).unwrap()))
+        };
+        let ours = run(&|x, w| conv2d_tracked(x, w, pad).expect("the CPU kernel takes this call"));
+        let reference = run(&|x, w| conv2d(x, w, None, ConvOptions::new([1, 1], [pad, pad], [1, 1], 1)));
+        let (ey, ex, ew) = (rel_max(&ours.0, &reference.0), rel_max(&ours.1, &reference.1), rel_max(&ours.2, &reference.2));
+        assert!(ey < 1e-5 && ex < 1e-5 && ew < 1e-5, "case {i}: relative errors y {ey:e}, dx {ex:e}, dw {ew:e}");
+    }
+    // Finite differences along a random direction of both the input and the weights.
+    device.seed(300);
+    let (x, w) = (Tensor::<4>::random([1, 16, 9, 9], Distribution::Normal(0.0, 1.0), &device), Tensor::<4>::random([16, 16, 3, 3], Distribution::Normal(0.0, 1.0), &device));
+    let (vx, vw) = (Tensor::<4>::random([1, 16, 9, 9], Distribution::Normal(0.0, 1.0), &device), Tensor::<4>::random([16, 16, 3, 3], Distribution::Normal(0.0, 1.0), &device));
+    let r = Tensor::<4>::random([1, 16, 9, 9], Distribution::Normal(0.0, 1.0), &device);
+    let rr: Vec<f32> = r.clone().into_data().try_to_vec().unwrap();
+    let loss = |x: Tensor<4>, w: Tensor<4>| -> f64 {
+        let y: Vec<f32> = conv2d_tracked(x, w, 1).unwrap().into_data().try_to_vec().unwrap();
+        y.iter().zip(&rr).map(|(a, b)| *a as f64 * *b as f64).sum()
+    };
+    let (xg, wg) = (x.clone().require_grad(), w.clone().require_grad());
+    let g = (conv2d_tracked(xg.clone(), wg.clone(), 1).unwrap() * r.clone()).sum().backward();
+    let dot = |a: Tensor<4>, b: &Tensor<4>| -> f64 {
+        let (a, b): (Vec<f32>, Vec<f32>) = (a.into_data().try_to_vec().unwrap(), b.clone().into_data().try_to_vec().unwrap());
+        a.iter().zip(&b).map(|(p, q)| *p as f64 * *q as f64).sum()
+    };
+    let predicted = dot(xg.grad(&g).unwrap(), &vx) + dot(wg.grad(&g).unwrap(), &vw);
+    let eps = 1e-2;
+    let fd = (loss(x.clone() + vx.clone().mul_scalar(eps), w.clone() + vw.clone().mul_scalar(eps)) - loss(x.clone() - vx.clone().mul_scalar(eps), w.clone() - vw.clone().mul_scalar(eps))) / (2.0 * eps);
+    // The loss is quadratic along the joint direction (x·w): central differences are exact up to rounding.
+    let err = (fd - predicted).abs() / predicted.abs();
+    assert!(err < 1e-3, "finite difference {fd}, gradient {predicted} (relative error {err:e})");
+}

@@ -10,6 +10,14 @@
 //!   pre-activation `v` recomputed with the kernel's up-sampling pass, the transposed
 //!   up-sampling; the bias gradient is the input gradient summed over batch and space.
 //!
+//! - The stride-1 convolution (every 3x3 and 1x1 convolution of the modulated layers, of D's
+//!   blocks and epilogue, and of R1's and path length's tangent passes): forward on the GEMM
+//!   kernel over shifted views (`cpu::conv2d_direct`; not Winograd, whose F(6x6, 3x3) rounding
+//!   moved the fixtures' path-length gradients by 8e-4); the input gradient is the same kernel on
+//!   the output gradient with the weights transposed and flipped and padding `k − 1 − p`; the
+//!   weight gradient is one GEMM per tap and block of output channels,
+//!   `∂W[:, :, ky, kx] = Σₙ dy · shift(x)ᵀ`, over the padded-width layout of the forward.
+//!
 //! Shapes the kernels cannot take both ways (a 2-D filter where a transposed pass must
 //! up-sample with it: stylegan3-r's radial down filters) return `None`, and the caller keeps
 //! the reference. Judged against the reference under autodiff in tests/kernels.rs.
@@ -22,7 +30,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::cpu::{FilteredLrelu, Taps};
+use super::cpu::{self, ChannelScales, FilteredLrelu, SharedMut, Taps};
 use super::HostValues;
 
 type AdFlex = Autodiff<Flex>;
@@ -214,6 +222,148 @@ pub fn filtered_lrelu_tracked(op: &FilteredLrelu, x: Tensor<4>, bias: Tensor<1>)
     let out = primitive(op.run(&xs, n * c, h, w, &bs), [n, c, oh, ow])?;
     let out = match FilteredLreluBackward.prepare::<NoCheckpointing>([gx, gb]).compute_bound().stateful() {
         OpsKind::Tracked(prep) => prep.finish(FilteredLreluState { op: op.clone(), shape: [n, c, h, w], x: xs, bias: bs }, out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Some(Tensor::from_primitive::<AdFlex>(out))
+}
+
+#[derive(Debug)]
+struct Conv2dBackward;
+
+#[derive(Clone, Debug)]
+struct Conv2dState {
+    /// The input `[n, in, h, w]` and the weights `[out, in, k, k]`, as the forward read them.
+    x: Vec<f32>,
+    w: Vec<f32>,
+    shape: [usize; 4],
+    out_ch: usize,
+    k: usize,
+    pad: usize,
+}
+
+/// The correlation of every sample of `x` (`[n, in, h, w]`) with `w` (`[out, in, k, k]`), zero
+/// padding `pad`, on the CPU GEMM kernel → (values, oh, ow).
+fn conv_samples(x: &[f32], n: usize, in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, k: usize, pad: usize) -> (Vec<f32>, usize, usize) {
+    let (oh, ow) = (h + 2 * pad + 1 - k, w + 2 * pad + 1 - k);
+    let mut out = Vec::with_capacity(n * out_ch * oh * ow);
+    for s in 0..n {
+        let (y, _, _) = cpu::conv2d_direct(&x[s * in_ch * h * w..(s + 1) * in_ch * h * w], in_ch, h, w, weight, out_ch, k, pad, ChannelScales::default());
+        out.extend(y);
+    }
+    (out, oh, ow)
+}
+
+/// `w[o, i, ky, kx]` → `w'[i, o, k−1−ky, k−1−kx]`: the weights of the input gradient's
+/// convolution.
+fn transposed_flipped(w: &[f32], out_ch: usize, in_ch: usize, k: usize) -> Vec<f32> {
+    let kk = k * k;
+    let mut t = vec![0f32; w.len()];
+    for o in 0..out_ch {
+        for i in 0..in_ch {
+            for tap in 0..kk {
+                t[(i * out_ch + o) * kk + (kk - 1 - tap)] = w[(o * in_ch + i) * kk + tap];
+            }
+        }
+    }
+    t
+}
+
+/// `∂W[o, i, ky, kx] = Σₙ Σₚ dy[n, o, p] · x_pad[n, i, p + ky·wp + kx]` over the output positions
+/// `p` laid out on the padded width `wp` (`dy` is zero in the extra columns), one GEMM per tap and
+/// block of output channels, on the threads.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_weight_grad(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usize, w: usize, out_ch: usize, k: usize, pad: usize) -> Vec<f32> {
+    let (hp, wp) = (h + 2 * pad, w + 2 * pad);
+    let (ho, wo) = (hp + 1 - k, wp + 1 - k);
+    let (kk, plane, npix) = (k * k, hp * wp, ho * wp);
+    let mut dw = vec![0f32; out_ch * in_ch * kk];
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let blocks = (4 * threads).div_ceil(kk).clamp(1, out_ch.max(1));
+    let rows = out_ch.div_ceil(blocks);
+    // Padded input with k values of slack (the last shifted view), widened output gradient.
+    let mut xp = vec![0f32; in_ch * plane + k];
+    let mut dyw = vec![0f32; out_ch * npix];
+    let dst = SharedMut(dw.as_mut_ptr());
+    for s in 0..n {
+        for c in 0..in_ch {
+            cpu::pad_plane(&x[(s * in_ch + c) * h * w..(s * in_ch + c + 1) * h * w], w, pad, wp, 1.0, &mut xp[c * plane..(c + 1) * plane]);
+        }
+        for (o, row) in dyw.chunks_mut(npix).enumerate() {
+            let src = &dy[(s * out_ch + o) * ho * wo..(s * out_ch + o + 1) * ho * wo];
+            for (r, line) in row.chunks_mut(wp).enumerate() {
+                line[..wo].copy_from_slice(&src[r * wo..(r + 1) * wo]);
+            }
+        }
+        let (xp, dyw) = (&xp, &dyw);
+        cpu::par_jobs(kk * blocks, threads, |j| {
+            let dst = &dst;
+            let (tap, b) = (j % kk, j / kk);
+            let (o0, o1) = (b * rows, ((b + 1) * rows).min(out_ch));
+            if o0 >= o1 {
+                return;
+            }
+            let (ky, kx) = (tap / k, tap % k);
+            // SAFETY: dst addresses rows o0..o1 (stride in·kk) and columns 0..in (stride kk) of
+            // tap `tap` in `dw`: only this job writes them. lhs is rows o0..o1 of `dyw`
+            // ([out, npix]); rhs element (p, i) is xp[i·plane + ky·wp + kx + p], whose largest
+            // index (in−1)·plane + (k−1)·wp + (k−1) + npix − 1 = in·plane + k − 2 < xp.len().
+            unsafe {
+                cpu::gemm_strided(
+                    (o1 - o0, in_ch, npix),
+                    dst.0.add(o0 * in_ch * kk + tap),
+                    ((in_ch * kk) as isize, kk as isize),
+                    true,
+                    (dyw.as_ptr().add(o0 * npix), npix as isize, 1),
+                    (xp.as_ptr().add(ky * wp + kx), 1, plane as isize),
+                );
+            }
+        });
+    }
+    dw
+}
+
+impl Backward<Flex, 2> for Conv2dBackward {
+    type State = Conv2dState;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [parent_x, parent_w] = ops.parents;
+        let dy = host::<4>(grads.consume::<Flex>(&ops.node));
+        let Conv2dState { x, w, shape: [n, c, h, wd], out_ch, k, pad } = ops.state;
+        let (oh, ow) = (h + 2 * pad + 1 - k, wd + 2 * pad + 1 - k);
+        if let Some(p) = parent_x {
+            let wt = transposed_flipped(&w, out_ch, c, k);
+            let (dx, _, _) = conv_samples(&dy, n, out_ch, oh, ow, &wt, c, k, k - 1 - pad);
+            if let Some(dx) = primitive(dx, [n, c, h, wd]) {
+                grads.register::<Flex>(p.id, dx);
+            }
+        }
+        if let Some(p) = parent_w {
+            let dw = conv2d_weight_grad(&x, &dy, n, c, h, wd, out_ch, k, pad);
+            if let Some(dw) = primitive(dw, [out_ch, c, k, k]) {
+                grads.register::<Flex>(p.id, dw);
+            }
+        }
+    }
+}
+
+/// The stride-1 correlation of `x` (`[n, in, h, w]`) with `w` (`[out, in, k, k]`, square), zero
+/// padding `pad ≤ k − 1`, on an autodiff flex device through the CPU kernels, forward and
+/// backward; `None` on other devices or shapes.
+pub fn conv2d_tracked(x: Tensor<4>, w: Tensor<4>, pad: usize) -> Option<Tensor<4>> {
+    let [n, c, h, wd] = x.dims();
+    let [out_ch, in_ch, k, k2] = w.dims();
+    if in_ch != c || k != k2 || k == 0 || pad >= k || h + 2 * pad < k || wd + 2 * pad < k {
+        return None;
+    }
+    let xa = tracked_primitive(&x)?;
+    let wa = tracked_primitive(&w)?;
+    let (gx, gw) = (xa.node(), wa.node());
+    let xs = host::<4>(xa.into_primitive());
+    let ws = host::<4>(wa.into_primitive());
+    let (y, oh, ow) = conv_samples(&xs, n, c, h, wd, &ws, out_ch, k, pad);
+    let out = primitive(y, [n, out_ch, oh, ow])?;
+    let out = match Conv2dBackward.prepare::<NoCheckpointing>([gx, gw]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(Conv2dState { x: xs, w: ws, shape: [n, c, h, wd], out_ch, k, pad }, out),
         OpsKind::UnTracked(prep) => prep.finish(out),
     };
     Some(Tensor::from_primitive::<AdFlex>(out))

@@ -343,10 +343,10 @@ pub fn conv2d_resample(
     let fir = |x, up, down, pad, gain| upfirdn2d(x, f, up, down, pad, gain, choice);
     if kw == 1 && kh == 1 && down > 1 && up == 1 {
         let x = fir(x, 1, down, [px0, px1, py0, py1], 1.0);
-        return conv2d(x, w, None, ConvOptions::new([1, 1], [0, 0], [1, 1], groups));
+        return conv2d_plain(x, w, 0, groups, choice);
     }
     if kw == 1 && kh == 1 && up > 1 && down == 1 {
-        let x = conv2d(x, w, None, ConvOptions::new([1, 1], [0, 0], [1, 1], groups));
+        let x = conv2d_plain(x, w, 0, groups, choice);
         return fir(x, up, 1, [px0, px1, py0, py1], (up * up) as f64);
     }
     if down > 1 && up == 1 {
@@ -372,8 +372,22 @@ pub fn conv2d_resample(
     if use_fast_cpu(&x.device(), choice) && px0 >= 0 && [px1, py0, py1] == [px0; 3] && conv2d_cpu_fits(&x, &w, groups) {
         return conv2d_cpu(x, w, px0 as usize, groups);
     }
+    if px0 >= 0 && [px1, py0, py1] == [px0; 3] {
+        return conv2d_plain(x, w, px0 as usize, groups, choice);
+    }
     let (x, pads) = reference::crop_negative(x, [px0, px1, py0, py1]);
     conv2d(x, w, None, ConvOptions::new_with_padding([1, 1], [(pads[2], pads[3]), (pads[0], pads[1])], [1, 1], groups))
+}
+
+/// A stride-1 correlation with symmetric zero padding: under autodiff on the CPU the kernel with
+/// its backward ([`cpu_autodiff::conv2d_tracked`]), else burn's `conv2d`.
+fn conv2d_plain(x: Tensor<4>, w: Tensor<4>, pad: usize, groups: usize, choice: KernelChoice) -> Tensor<4> {
+    if choice == KernelChoice::Auto && groups == 1 {
+        if let Some(y) = cpu_autodiff::conv2d_tracked(x.clone(), w.clone(), pad) {
+            return y;
+        }
+    }
+    conv2d(x, w, None, ConvOptions::new([1, 1], [pad, pad], [1, 1], groups))
 }
 
 #[cfg(test)]

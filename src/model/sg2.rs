@@ -175,7 +175,8 @@ impl ToRGBLayer {
     }
 }
 
-/// StyleGAN2's modulated convolution through `conv2d_resample` (grouped over the batch).
+/// StyleGAN2's modulated convolution through `conv2d_resample`: grouped over the batch for
+/// inference, the non-fused form for training (as the official code switches).
 #[allow(clippy::too_many_arguments)]
 pub fn modulated_conv2d(
     x: Tensor<4>,
@@ -189,6 +190,19 @@ pub fn modulated_conv2d(
 ) -> Tensor<4> {
     let [n, in_ch, h, w_] = x.dims();
     let [out_ch, _, kh, kw] = weight.dims();
+    if x.device().is_autodiff() {
+        // Training: the official non-fused form (`fused_modconv = not training`): the styles
+        // scale the activations, one convolution with the shared weights (the CPU kernel with
+        // its backward), then the demodulation coefficients scale the output.
+        let xs = x * styles.clone().reshape([n, in_ch, 1, 1]);
+        let y = conv2d_resample(xs, weight.clone(), f, up, 1, padding, 1, kernels);
+        if !demodulate {
+            return y;
+        }
+        let wsq: Tensor<2> = weight.square().sum_dim(2).sum_dim(3).reshape([out_ch, in_ch]);
+        let d = styles.square().matmul(wsq.transpose()).add_scalar(1e-8).sqrt().recip();
+        return y * d.reshape([n, out_ch, 1, 1]);
+    }
     let wm: Tensor<5> = weight.unsqueeze_dim::<5>(0) * styles.reshape([n, 1, in_ch, 1, 1]);
     let wm = if demodulate {
         let d = wm.clone().square().sum_dim(2).sum_dim(3).sum_dim(4).add_scalar(1e-8).sqrt().recip();
