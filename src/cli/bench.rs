@@ -1,4 +1,5 @@
-//! `stylescope bench`: milliseconds per image (median after warm-up), peak memory, backend.
+//! `stylescope bench`: milliseconds per image (median after warm-up), peak memory, backend;
+//! with `--train`, a training iteration's phases ([`super::bench_train`]).
 
 use std::time::Instant;
 
@@ -11,21 +12,40 @@ use crate::kernels::KernelChoice;
 use crate::model::{one_hot, SynthesisOptions};
 use crate::rng::RandomState;
 use crate::source::open_generator;
+use crate::train::options::Cfg;
 use crate::weights::Which;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Network: preset:NAME (e.g. preset:stylegan3-t-256), .pkl or .safetensors.
+    #[arg(long, required_unless_present = "train")]
+    pub network: Option<String>,
+    /// Time a training iteration instead (phases, s/kimg): a fresh run of --cfg at --res.
     #[arg(long)]
-    pub network: String,
+    pub train: bool,
+    /// --train: the configuration.
+    #[arg(long, value_enum, default_value_t = Cfg::StyleGan2, requires = "train")]
+    pub cfg: Cfg,
+    /// --train: image resolution.
+    #[arg(long, default_value_t = 64, requires = "train")]
+    pub res: usize,
+    /// --train: capacity multiplier (train.py's --cbase).
+    #[arg(long, default_value_t = 8192, requires = "train")]
+    pub cbase: usize,
+    /// --train: max feature maps (train.py's --cmax).
+    #[arg(long, default_value_t = 256, requires = "train")]
+    pub cmax: usize,
+    /// --train: the fixed augmentation probability ('bgc', as the official timing script).
+    #[arg(long, default_value_t = 0.2, requires = "train")]
+    pub aug_p: f64,
     #[arg(long, value_enum, default_value_t = BackendChoice::Cpu)]
     pub backend: BackendChoice,
-    /// Images per forward pass.
-    #[arg(long, default_value_t = 1)]
-    pub batch: usize,
-    /// Timed repetitions (after one warm-up).
-    #[arg(long, default_value_t = 5)]
-    pub iters: usize,
+    /// Images per forward pass (--train: the total batch, default 8).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Timed repetitions (after the warm-up; --train: default 2).
+    #[arg(long)]
+    pub iters: Option<usize>,
     /// Warm-up repetitions.
     #[arg(long, default_value_t = 1)]
     pub warmup: usize,
@@ -38,10 +58,25 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    if args.train {
+        let b = super::bench_train::TrainBench {
+            cfg: args.cfg,
+            res: args.res,
+            cbase: args.cbase,
+            cmax: args.cmax,
+            batch: args.batch.unwrap_or(8).max(1),
+            aug_p: args.aug_p,
+            backend: args.backend,
+            warmup: args.warmup,
+            iters: args.iters.unwrap_or(2).max(1),
+        };
+        return super::bench_train::run(&b, args.json);
+    }
+    let network = args.network.as_deref().context("--network is required (or --train)")?;
     let device = args.backend.device();
-    let opened = open_generator(&args.network, Which::GEma, &device)?;
+    let opened = open_generator(network, Which::GEma, &device)?;
     let g = &opened.generator;
-    let (n, z_dim, c_dim) = (args.batch.max(1), g.config.z_dim(), g.config.c_dim());
+    let (n, z_dim, c_dim) = (args.batch.unwrap_or(1).max(1), g.config.z_dim(), g.config.c_dim());
     let kernels = if args.reference { KernelChoice::Reference } else { KernelChoice::Auto };
     let opts = SynthesisOptions { kernels, ..Default::default() };
     let kernel_name = if args.reference { "reference" } else { "fast" };
@@ -58,7 +93,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     for i in 0..args.warmup {
         one(i).context("warm-up")?;
     }
-    let mut times = (0..args.iters.max(1)).map(&mut one).collect::<anyhow::Result<Vec<f64>>>()?;
+    let mut times = (0..args.iters.unwrap_or(5).max(1)).map(&mut one).collect::<anyhow::Result<Vec<f64>>>()?;
     times.sort_by(|a, b| a.total_cmp(b));
     let median = times[times.len() / 2];
     let per_image = median / n as f64;

@@ -3,6 +3,7 @@
 //! `anyhow` and are printed once by `main`.
 
 pub mod bench;
+pub mod bench_train;
 pub mod convert;
 pub mod dataset;
 pub mod gen;

@@ -355,6 +355,9 @@ pub fn modulated_conv2d(
     if let Some(cache) = fast_cpu.filter(|_| kh == kw) {
         return modulated_conv2d_cpu(x, weight, styles, padding, demodulate, input_gain, cache);
     }
+    if x.device().is_autodiff() && kh == kw {
+        return modulated_conv2d_unfused(x, weight, styles, padding, demodulate, input_gain);
+    }
     let (weight, styles) = if demodulate {
         let wn = weight.clone().square().mean_dim(1).mean_dim(2).mean_dim(3).sqrt().recip();
         let sn = styles.clone().square().mean().sqrt().recip();
@@ -432,6 +435,41 @@ fn modulated_conv2d_cpu(x: Tensor<4>, weight: Tensor<4>, styles: Tensor<2>, padd
         }
     }
     scaled_conv2d_cpu(x, &wdata, out_ch, k, padding, &in_scale, &out_scale, cache)
+}
+
+/// [`modulated_conv2d`] for training: the same factors as tensor ops on the activations (the
+/// styles scale the input channels, demodulation and the input gain the output channels) around
+/// one convolution with the shared weights, which runs on the CPU kernel with its backward
+/// (`kernels::conv2d_resample` → `cpu_autodiff::conv2d_tracked`) instead of a grouped convolution
+/// with per-sample weights. Equal to the grouped form up to rounding.
+fn modulated_conv2d_unfused(x: Tensor<4>, weight: Tensor<4>, styles: Tensor<2>, padding: usize, demodulate: bool, input_gain: Option<Tensor<1>>) -> Tensor<4> {
+    let [n, in_ch, _, _] = x.dims();
+    let out_ch = weight.dims()[0];
+    let (weight, styles) = if demodulate {
+        let wn = weight.clone().square().mean_dim(1).mean_dim(2).mean_dim(3).sqrt().recip();
+        let sn = styles.clone().square().mean().sqrt().recip();
+        (weight * wn, styles * sn.reshape([1, 1]))
+    } else {
+        (weight, styles)
+    };
+    let xs = x * styles.clone().reshape([n, in_ch, 1, 1]);
+    let y = crate::kernels::conv2d_resample(xs, weight.clone(), None, 1, 1, padding, 1, KernelChoice::Auto);
+    let mut out_scale: Option<Tensor<2>> = None;
+    if demodulate {
+        let wsq: Tensor<2> = weight.square().sum_dim(2).sum_dim(3).reshape([out_ch, in_ch]);
+        out_scale = Some(styles.square().matmul(wsq.transpose()).add_scalar(1e-8).sqrt().recip());
+    }
+    if let Some(g) = input_gain {
+        let g = g.reshape([1, 1]);
+        out_scale = Some(match out_scale {
+            Some(d) => d * g,
+            None => g.repeat_dim(0, n).repeat_dim(1, out_ch),
+        });
+    }
+    match out_scale {
+        Some(d) => y * d.reshape([n, out_ch, 1, 1]),
+        None => y,
+    }
 }
 
 /// SynthesisNetwork: input, layers L0 … L{num_layers}, output scale.

@@ -126,6 +126,10 @@ pub struct Trainer {
     start: Instant,
     /// Called with each log line (the CLI prints it above its progress bar).
     pub on_line: Box<dyn FnMut(&str)>,
+    /// Run every phase in every iteration, whatever its interval (`bench --train` times them).
+    pub force_all_phases: bool,
+    /// The phases the last iteration ran: (name, interval, seconds).
+    pub last_phases: Vec<(&'static str, u64, f64)>,
 }
 
 /// The fixed latents and real images of the snapshot grids.
@@ -255,6 +259,8 @@ impl Trainer {
             tick_start: Instant::now(),
             start: Instant::now(),
             on_line: Box::new(|line| eprintln!("{line}")),
+            force_all_phases: false,
+            last_phases: Vec::new(),
         })
     }
 
@@ -357,6 +363,7 @@ impl Trainer {
             real_c.extend(label);
         }
         let phases = self.phases();
+        self.last_phases.clear();
         let z_dim = self.nets.g_cfg.z_dim();
         let all_z = rng.randn_f32(phases.len() * batch * z_dim);
         let mut all_c = Vec::with_capacity(phases.len() * batch * c_dim);
@@ -368,7 +375,7 @@ impl Trainer {
         let sigma = self.derived.loss.blur_sigma(self.progress.cur_nimg);
         let pipe = (self.opts.aug != crate::train::options::AugMode::Noaug).then(|| AugmentPipe { p: self.progress.augment_p, ..AugmentPipe::bgc() });
         for (pi, phase) in phases.iter().enumerate() {
-            if self.progress.batch_idx % phase.interval != 0 {
+            if self.progress.batch_idx % phase.interval != 0 && !self.force_all_phases {
                 continue;
             }
             let started = Instant::now();
@@ -431,7 +438,9 @@ impl Trainer {
                 store_buffers(&g, &mut self.nets.g)?;
             }
             // Seconds per run of the phase (stats.jsonl: where the time goes).
-            self.stats.add(&format!("Timing/{}", phase.name), &[started.elapsed().as_secs_f32()]);
+            let seconds = started.elapsed().as_secs_f64();
+            self.stats.add(&format!("Timing/{}", phase.name), &[seconds as f32]);
+            self.last_phases.push((phase.name, phase.interval, seconds));
         }
 
         // G_ema, then the counters, then ADA.
