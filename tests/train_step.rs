@@ -220,7 +220,9 @@ fn run_phases(device: &Device) {
                 *t = g_init[k].clone();
             }
         }
-        let mut g = net.generator(&g_state_buffers_init, device);
+        // G where the training loop runs it in Dmain (on the CPU: the inference kernels).
+        let g_device = loss::g_device_without_grad(device);
+        let mut g = net.generator(&g_state_buffers_init, &g_device);
         let mut rng = ReplayRng::new(net.draws("step", net.first_draw("step", "Dmain")));
         let out = loss::dmain(
             &mut g,
@@ -268,7 +270,7 @@ fn run_phases(device: &Device) {
                 *t = g_step[k].clone();
             }
         }
-        let mut g = net.generator(&g2_state, device);
+        let mut g = net.generator(&g2_state, &g_device);
         let mut rng = ReplayRng::new(net.draws("step2", net.first_draw("step2", "Dmain")));
         let out = loss::dmain(
             &mut g,

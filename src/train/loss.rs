@@ -364,8 +364,10 @@ pub fn dmain(
     rng: &mut dyn LossRng,
 ) -> Result<PhaseOut, TrainError> {
     let mut out = PhaseOut::default();
-    let (img, ws) = run_g(g, gen_z, gen_c.clone(), opts, true, rng)?;
-    let img = img.detach();
+    // G may run on its own (gradient-free) device: its inputs go there, its image comes back.
+    let (g_device, d_device) = (g.device(), reals.device());
+    let (img, ws) = run_g(g, on_device(gen_z, &g_device), gen_c.clone().map(|c| on_device(c, &g_device)), opts, true, rng)?;
+    let img = on_device(img.detach(), &d_device);
     let gen_logits = run_d(d, img.clone(), gen_c, sigma, augment);
     let loss_gen = softplus(gen_logits.clone(), 1.0);
     let real_logits = run_d(d, reals, real_c, sigma, augment);
@@ -380,6 +382,28 @@ pub fn dmain(
     out.record("loss_Dreal", &loss_real)?;
     out.grads = collect_grads(d.named_params(), &grads, &[])?;
     Ok(out)
+}
+
+/// The device G runs on in the discriminator's phases (Dmain), where no gradient flows through
+/// it: on the CPU the plain flex device (the fast inference kernels: Winograd convolutions,
+/// fused `filtered_lrelu`), elsewhere the training device.
+pub fn g_device_without_grad(device: &Device) -> Device {
+    if device.is_autodiff() && *device == Device::flex() {
+        Device::flex()
+    } else {
+        device.clone()
+    }
+}
+
+/// `t` on `device` (a host copy when it lives elsewhere; burn's device equality ignores autodiff,
+/// this does not).
+pub fn on_device<const D: usize>(t: Tensor<D>, device: &Device) -> Tensor<D> {
+    let here = t.device();
+    if here == *device && here.is_autodiff() == device.is_autodiff() {
+        t
+    } else {
+        Tensor::from_data(t.into_data(), device)
+    }
 }
 
 /// The discriminator parameters R1's graph never reaches: the last bias (it shifts the logits

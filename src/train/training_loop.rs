@@ -382,8 +382,10 @@ impl Trainer {
             let gain = phase.interval as f64;
             let mut grads: Grads = BTreeMap::new();
             let is_g = matches!(phase.kind, PhaseKind::Gmain | PhaseKind::Greg);
-            let mut g = self.nets.generator(&self.nets.g, &self.device)?;
-            if !is_g {
+            // D's phases need no gradient through G (on the CPU it runs on the inference kernels).
+            let g_device = if is_g { self.device.clone() } else { loss::g_device_without_grad(&self.device) };
+            let mut g = self.nets.generator(&self.nets.g, &g_device)?;
+            if !is_g && g_device.is_autodiff() {
                 g = g.no_grad();
             }
             let d = self.nets.discriminator(&self.device)?;
