@@ -241,14 +241,41 @@ struct Conv2dState {
     pad: usize,
 }
 
+/// The samples of `x` (`[n, c, h, w]`) stacked into one tall image per channel
+/// (`[c, n·h + (n−1)·gap, w]`), `gap` zero rows between consecutive samples.
+fn stack_samples(x: &[f32], n: usize, c: usize, h: usize, w: usize, gap: usize) -> Vec<f32> {
+    let rows = n * h + n.saturating_sub(1) * gap;
+    let mut out = vec![0f32; c * rows * w];
+    for s in 0..n {
+        for ch in 0..c {
+            let src = &x[(s * c + ch) * h * w..(s * c + ch + 1) * h * w];
+            let at = (ch * rows + s * (h + gap)) * w;
+            out[at..at + h * w].copy_from_slice(src);
+        }
+    }
+    out
+}
+
 /// The correlation of every sample of `x` (`[n, in, h, w]`) with `w` (`[out, in, k, k]`), zero
-/// padding `pad`, on the CPU GEMM kernel → (values, oh, ow).
+/// padding `pad`, on the CPU GEMM kernel → (values, oh, ow). The batch is one convolution over
+/// the samples stacked with `2·pad` zero rows between them (each sample then sees exactly its own
+/// padding; the `k − 1` output rows between samples are dropped): large GEMMs for every sample
+/// count and image size, the threads busy even on 4x4 and 8x8 layers.
+#[allow(clippy::too_many_arguments)]
 fn conv_samples(x: &[f32], n: usize, in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, k: usize, pad: usize) -> (Vec<f32>, usize, usize) {
     let (oh, ow) = (h + 2 * pad + 1 - k, w + 2 * pad + 1 - k);
-    let mut out = Vec::with_capacity(n * out_ch * oh * ow);
+    if n <= 1 {
+        return cpu::conv2d_direct(x, in_ch, h, w, weight, out_ch, k, pad, ChannelScales::default());
+    }
+    let stacked = stack_samples(x, n, in_ch, h, w, 2 * pad);
+    let rows = n * h + (n - 1) * 2 * pad;
+    let (y, rows_out, _) = cpu::conv2d_direct(&stacked, in_ch, rows, w, weight, out_ch, k, pad, ChannelScales::default());
+    let mut out = vec![0f32; n * out_ch * oh * ow];
     for s in 0..n {
-        let (y, _, _) = cpu::conv2d_direct(&x[s * in_ch * h * w..(s + 1) * in_ch * h * w], in_ch, h, w, weight, out_ch, k, pad, ChannelScales::default());
-        out.extend(y);
+        for o in 0..out_ch {
+            let at = (o * rows_out + s * (h + 2 * pad)) * ow;
+            out[(s * out_ch + o) * oh * ow..(s * out_ch + o + 1) * oh * ow].copy_from_slice(&y[at..at + oh * ow]);
+        }
     }
     (out, oh, ow)
 }
@@ -269,56 +296,65 @@ fn transposed_flipped(w: &[f32], out_ch: usize, in_ch: usize, k: usize) -> Vec<f
 }
 
 /// `∂W[o, i, ky, kx] = Σₙ Σₚ dy[n, o, p] · x_pad[n, i, p + ky·wp + kx]` over the output positions
-/// `p` laid out on the padded width `wp` (`dy` is zero in the extra columns), one GEMM per tap and
-/// block of output channels, on the threads.
+/// `p` laid out on the padded width `wp` (`dy` is zero in the extra columns), with the samples'
+/// padded planes stacked (so `p` runs over the whole batch, `dy` zero in the rows between
+/// samples): one GEMM per tap and block of output channels, on the threads.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_weight_grad(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usize, w: usize, out_ch: usize, k: usize, pad: usize) -> Vec<f32> {
     let (hp, wp) = (h + 2 * pad, w + 2 * pad);
     let (ho, wo) = (hp + 1 - k, wp + 1 - k);
-    let (kk, plane, npix) = (k * k, hp * wp, ho * wp);
+    let kk = k * k;
+    // Stacked padded planes (n·hp rows each), k values of slack; the product runs over the
+    // output rows up to the last sample's last one.
+    let plane = n * hp * wp;
+    let npix = (n * hp + 1 - k) * wp;
     let mut dw = vec![0f32; out_ch * in_ch * kk];
+    if n == 0 || npix == 0 {
+        return dw;
+    }
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     let blocks = (4 * threads).div_ceil(kk).clamp(1, out_ch.max(1));
     let rows = out_ch.div_ceil(blocks);
-    // Padded input with k values of slack (the last shifted view), widened output gradient.
     let mut xp = vec![0f32; in_ch * plane + k];
-    let mut dyw = vec![0f32; out_ch * npix];
-    let dst = SharedMut(dw.as_mut_ptr());
+    let mut dyw = vec![0f32; out_ch * plane];
     for s in 0..n {
         for c in 0..in_ch {
-            cpu::pad_plane(&x[(s * in_ch + c) * h * w..(s * in_ch + c + 1) * h * w], w, pad, wp, 1.0, &mut xp[c * plane..(c + 1) * plane]);
+            let at = c * plane + s * hp * wp;
+            cpu::pad_plane(&x[(s * in_ch + c) * h * w..(s * in_ch + c + 1) * h * w], w, pad, wp, 1.0, &mut xp[at..at + hp * wp]);
         }
-        for (o, row) in dyw.chunks_mut(npix).enumerate() {
+        for o in 0..out_ch {
             let src = &dy[(s * out_ch + o) * ho * wo..(s * out_ch + o + 1) * ho * wo];
-            for (r, line) in row.chunks_mut(wp).enumerate() {
-                line[..wo].copy_from_slice(&src[r * wo..(r + 1) * wo]);
+            for r in 0..ho {
+                let at = o * plane + (s * hp + r) * wp;
+                dyw[at..at + wo].copy_from_slice(&src[r * wo..(r + 1) * wo]);
             }
         }
-        let (xp, dyw) = (&xp, &dyw);
-        cpu::par_jobs(kk * blocks, threads, |j| {
-            let dst = &dst;
-            let (tap, b) = (j % kk, j / kk);
-            let (o0, o1) = (b * rows, ((b + 1) * rows).min(out_ch));
-            if o0 >= o1 {
-                return;
-            }
-            let (ky, kx) = (tap / k, tap % k);
-            // SAFETY: dst addresses rows o0..o1 (stride in·kk) and columns 0..in (stride kk) of
-            // tap `tap` in `dw`: only this job writes them. lhs is rows o0..o1 of `dyw`
-            // ([out, npix]); rhs element (p, i) is xp[i·plane + ky·wp + kx + p], whose largest
-            // index (in−1)·plane + (k−1)·wp + (k−1) + npix − 1 = in·plane + k − 2 < xp.len().
-            unsafe {
-                cpu::gemm_strided(
-                    (o1 - o0, in_ch, npix),
-                    dst.0.add(o0 * in_ch * kk + tap),
-                    ((in_ch * kk) as isize, kk as isize),
-                    true,
-                    (dyw.as_ptr().add(o0 * npix), npix as isize, 1),
-                    (xp.as_ptr().add(ky * wp + kx), 1, plane as isize),
-                );
-            }
-        });
     }
+    let dst = SharedMut(dw.as_mut_ptr());
+    let (xp, dyw) = (&xp, &dyw);
+    cpu::par_jobs(kk * blocks, threads, |j| {
+        let dst = &dst;
+        let (tap, b) = (j % kk, j / kk);
+        let (o0, o1) = (b * rows, ((b + 1) * rows).min(out_ch));
+        if o0 >= o1 {
+            return;
+        }
+        let (ky, kx) = (tap / k, tap % k);
+        // SAFETY: dst addresses rows o0..o1 (stride in·kk) and columns 0..in (stride kk) of tap
+        // `tap` in `dw`: only this job writes them. lhs is rows o0..o1, columns 0..npix of `dyw`
+        // ([out, plane], npix ≤ plane); rhs element (p, i) is xp[i·plane + ky·wp + kx + p], whose
+        // largest index (in−1)·plane + (k−1)·wp + (k−1) + npix − 1 = in·plane + k − 2 < xp.len().
+        unsafe {
+            cpu::gemm_strided(
+                (o1 - o0, in_ch, npix),
+                dst.0.add(o0 * in_ch * kk + tap),
+                ((in_ch * kk) as isize, kk as isize),
+                false,
+                (dyw.as_ptr().add(o0 * plane), plane as isize, 1),
+                (xp.as_ptr().add(ky * wp + kx), 1, plane as isize),
+            );
+        }
+    });
     dw
 }
 
