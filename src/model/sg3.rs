@@ -358,13 +358,7 @@ pub fn modulated_conv2d(
     if x.device().is_autodiff() && kh == kw {
         return modulated_conv2d_unfused(x, weight, styles, padding, demodulate, input_gain);
     }
-    let (weight, styles) = if demodulate {
-        let wn = weight.clone().square().mean_dim(1).mean_dim(2).mean_dim(3).sqrt().recip();
-        let sn = styles.clone().square().mean().sqrt().recip();
-        (weight * wn, styles * sn.reshape([1, 1]))
-    } else {
-        (weight, styles)
-    };
+    let (weight, styles) = if demodulate { normalized(weight, styles) } else { (weight, styles) };
     let wm: Tensor<5> = weight.unsqueeze_dim::<5>(0) * styles.reshape([n, 1, in_ch, 1, 1]);
     let wm = if demodulate {
         let d = wm.clone().square().sum_dim(2).sum_dim(3).sum_dim(4).add_scalar(1e-8).sqrt().recip();
@@ -437,6 +431,14 @@ fn modulated_conv2d_cpu(x: Tensor<4>, weight: Tensor<4>, styles: Tensor<2>, padd
     scaled_conv2d_cpu(x, &wdata, out_ch, k, padding, &in_scale, &out_scale, cache)
 }
 
+/// Demodulation's pre-normalisation: each output channel's weights by their RMS, the styles by
+/// theirs over the whole batch.
+fn normalized(weight: Tensor<4>, styles: Tensor<2>) -> (Tensor<4>, Tensor<2>) {
+    let wn = weight.clone().square().mean_dim(1).mean_dim(2).mean_dim(3).sqrt().recip();
+    let sn = styles.clone().square().mean().sqrt().recip();
+    (weight * wn, styles * sn.reshape([1, 1]))
+}
+
 /// [`modulated_conv2d`] for training: the same factors as tensor ops on the activations (the
 /// styles scale the input channels, demodulation and the input gain the output channels) around
 /// one convolution with the shared weights, which runs on the CPU kernel with its backward
@@ -445,13 +447,7 @@ fn modulated_conv2d_cpu(x: Tensor<4>, weight: Tensor<4>, styles: Tensor<2>, padd
 fn modulated_conv2d_unfused(x: Tensor<4>, weight: Tensor<4>, styles: Tensor<2>, padding: usize, demodulate: bool, input_gain: Option<Tensor<1>>) -> Tensor<4> {
     let [n, in_ch, _, _] = x.dims();
     let out_ch = weight.dims()[0];
-    let (weight, styles) = if demodulate {
-        let wn = weight.clone().square().mean_dim(1).mean_dim(2).mean_dim(3).sqrt().recip();
-        let sn = styles.clone().square().mean().sqrt().recip();
-        (weight * wn, styles * sn.reshape([1, 1]))
-    } else {
-        (weight, styles)
-    };
+    let (weight, styles) = if demodulate { normalized(weight, styles) } else { (weight, styles) };
     let xs = x * styles.clone().reshape([n, in_ch, 1, 1]);
     let y = crate::kernels::conv2d_resample(xs, weight.clone(), None, 1, 1, padding, 1, KernelChoice::Auto);
     let mut out_scale: Option<Tensor<2>> = None;

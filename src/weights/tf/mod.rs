@@ -305,6 +305,24 @@ pub fn dense_weight(t: &HostTensor) -> HostTensor {
     permute(t, &[1, 0])
 }
 
+/// The kwargs every family shares that change the arithmetic: `fmap_decay` 1 and leaky ReLU.
+pub fn check_architecture(net: &TfNetwork) -> Result<(), String> {
+    let fail = |detail: String| format!("{}: {detail}", net.name);
+    if let Some(d) = net.kwarg("fmap_decay").and_then(serde_json::Value::as_f64) {
+        if d != 1.0 {
+            return Err(fail(format!("fmap_decay {d} (only 1.0, the official value, is supported)")));
+        }
+    }
+    for key in ["nonlinearity", "mapping_nonlinearity"] {
+        if let Some(act) = net.kwarg(key).and_then(serde_json::Value::as_str) {
+            if act != "lrelu" {
+                return Err(fail(format!("{key} '{act}' (only lrelu is supported)")));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `lod` must be 0: a snapshot in the middle of progressive growing blends two resolutions.
 pub fn check_lod(net: &TfNetwork) -> Result<(), String> {
     for (key, t) in &net.vars {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::{check_lod, dense_weight, Converted, TfNetwork};
+use super::{check_architecture, check_lod, dense_weight, Converted, TfNetwork};
 use crate::weights::HostTensor;
 
 fn fail(net: &TfNetwork, detail: impl std::fmt::Display) -> String {
@@ -28,18 +28,7 @@ fn check_common(net: &TfNetwork) -> Result<(), String> {
     if net.kwarg_usize("label_size", 0) > 0 {
         return Err(fail(net, "conditional StyleGAN v1 networks (label_size > 0) are not supported"));
     }
-    if let Some(d) = net.kwarg("fmap_decay").and_then(serde_json::Value::as_f64) {
-        if d != 1.0 {
-            return Err(fail(net, format!("fmap_decay {d} (only 1.0, the official value, is supported)")));
-        }
-    }
-    for key in ["nonlinearity", "mapping_nonlinearity"] {
-        if let Some(act) = net.kwarg(key).and_then(serde_json::Value::as_str) {
-            if act != "lrelu" {
-                return Err(fail(net, format!("{key} '{act}' (only lrelu is supported)")));
-            }
-        }
-    }
+    check_architecture(net)?;
     check_flag(net, "use_wscale", true)?;
     if let Some(blur) = net.kwarg("blur_filter") {
         let taps: Vec<f64> = blur.as_array().map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect()).unwrap_or_default();

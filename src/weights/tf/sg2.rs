@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::{check_lod, conv_weight, dense_weight, flip_spatial, Converted, TfFormat, TfNetwork};
+use super::{check_architecture, check_lod, conv_weight, dense_weight, flip_spatial, Converted, TfFormat, TfNetwork};
 use crate::weights::HostTensor;
 
 fn fail(net: &TfNetwork, detail: impl std::fmt::Display) -> String {
@@ -36,19 +36,7 @@ fn resample_filter(net: &TfNetwork) -> Result<HostTensor, String> {
 
 fn check_common(net: &TfNetwork) -> Result<(), String> {
     check_lod(net)?;
-    if let Some(d) = net.kwarg("fmap_decay").and_then(serde_json::Value::as_f64) {
-        if d != 1.0 {
-            return Err(fail(net, format!("fmap_decay {d} (only 1.0, the official value, is supported)")));
-        }
-    }
-    for key in ["nonlinearity", "mapping_nonlinearity"] {
-        if let Some(act) = net.kwarg(key).and_then(serde_json::Value::as_str) {
-            if act != "lrelu" {
-                return Err(fail(net, format!("{key} '{act}' (only lrelu is supported)")));
-            }
-        }
-    }
-    Ok(())
+    check_architecture(net)
 }
 
 /// Number of consecutive `{prefix}{i}/weight` variables.
