@@ -139,7 +139,16 @@ pub fn fetch(text: &str, cache: &Path, progress: Progress) -> Result<PathBuf, Do
     let url = NetworkUrl::parse(text)?;
     let path = url.cache_path(cache);
     if path.is_file() {
-        return Ok(path);
+        // A cached copy; with a checksum it must match it (else it is fetched again).
+        match &url.sha256 {
+            None => return Ok(path),
+            Some(expected) => {
+                if sha256_file(&path).map_err(|error| DownloadError::Io { path: path.clone(), error })? == *expected {
+                    return Ok(path);
+                }
+                std::fs::remove_file(&path).map_err(|error| DownloadError::Io { path: path.clone(), error })?;
+            }
+        }
     }
     let dir = path.parent().unwrap_or(cache);
     std::fs::create_dir_all(dir).map_err(|error| DownloadError::Io { path: dir.into(), error })?;

@@ -66,6 +66,8 @@ fn interrupted_download_continues_with_a_range_request() {
     server.join().unwrap();
     let log = log.lock().unwrap();
     assert_eq!(log[1].1.as_deref(), Some(format!("bytes={had}-").as_str()), "{log:?}");
+    // The server is gone: the cached copy, checked against the checksum, is used.
+    assert_eq!(fetch(&format!("{url}#sha256={digest}"), &tmp, &mut |_, _| {}).unwrap(), target);
 }
 
 #[test]
