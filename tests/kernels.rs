@@ -376,10 +376,24 @@ fn cpu_conv2d_backward_matches_reference() {
     use burn::tensor::ops::ConvOptions;
     use stylescope::kernels::cpu_autodiff::conv2d_tracked;
     let device = Device::flex().autodiff();
-    // (in, out, size, k, pad): SG2 conv1 / D conv0, SG3-T conv, Winograd channel counts, 1x1.
-    let cases = [(3, 5, 9, 3, 1), (4, 6, 11, 3, 2), (16, 24, 13, 3, 1), (32, 16, 10, 3, 2), (12, 7, 8, 1, 0), (20, 3, 6, 1, 0), (5, 4, 7, 3, 0)];
+    // (in, out, size, k, pad): SG2 conv1 / D conv0, SG3-T conv, Winograd channel counts, 1x1 ...
+    let mut cases = vec![(3, 5, 9, 3, 1), (4, 6, 11, 3, 2), (16, 24, 13, 3, 1), (32, 16, 10, 3, 2), (12, 7, 8, 1, 0), (20, 3, 6, 1, 0), (5, 4, 7, 3, 0)];
+    // ... and every convolution shape of the official schedules at 256² (2 channels): each
+    // StyleGAN3-T / -R layer's (input size, kernel, padding k − 1), StyleGAN2's 3x3 (padding 1) and
+    // 1x1 layers and D's at every resolution.
+    for name in ["stylegan3-t-256", "stylegan3-r-256"] {
+        let GeneratorConfig::StyleGan3(cfg) = preset(name).unwrap() else { panic!() };
+        for spec in cfg.layers() {
+            cases.push((2, 2, spec.in_size, spec.conv_kernel, spec.conv_kernel - 1));
+        }
+    }
+    for res in [4, 8, 16, 32, 64, 128, 256] {
+        cases.push((2, 2, res, 3, 1));
+        cases.push((2, 3, res, 1, 0));
+    }
     for (i, &(cin, cout, size, k, pad)) in cases.iter().enumerate() {
         device.seed(200 + i as u64);
+        let size: usize = size;
         let x = Tensor::<4>::random([2, cin, size, size], Distribution::Normal(0.0, 1.0), &device);
         let w = Tensor::<4>::random([cout, cin, k, k], Distribution::Normal(0.0, 1.0), &device);
         let out = size + 2 * pad + 1 - k;
@@ -394,7 +408,9 @@ fn cpu_conv2d_backward_matches_reference() {
         let ours = run(&|x, w| conv2d_tracked(x, w, pad).expect("the CPU kernel takes this call"));
         let reference = run(&|x, w| conv2d(x, w, None, ConvOptions::new([1, 1], [pad, pad], [1, 1], 1)));
         let (ey, ex, ew) = (rel_max(&ours.0, &reference.0), rel_max(&ours.1, &reference.1), rel_max(&ours.2, &reference.2));
-        assert!(ey < 1e-5 && ex < 1e-5 && ew < 1e-5, "case {i}: relative errors y {ey:e}, dx {ex:e}, dw {ew:e}");
+        // The weight gradient sums over every pixel of the batch (up to 1.5e5 terms at 256²), in
+        // another order than burn's: f32 rounding of such sums is ~√N·2⁻²⁴, hence 1e-4 there.
+        assert!(ey < 1e-5 && ex < 1e-5 && ew < 1e-4, "case {i} {:?}: relative errors y {ey:e}, dx {ex:e}, dw {ew:e}", cases[i]);
     }
     // Finite differences along a random direction of both the input and the weights.
     device.seed(300);
