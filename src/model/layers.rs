@@ -103,6 +103,19 @@ pub fn load_resample_filter(src: &mut dyn WeightSource, key: &str, device: &Devi
     Ok((f.tensor(), f.host))
 }
 
+/// `Σ_k W[o, i, k]²` of a convolution weight `[out, in, kh, kw]`, as `[out, in]`: what the
+/// non-fused modulated convolution demodulates with.
+pub fn weight_energy(weight: Tensor<4>) -> Tensor<2> {
+    let [out_ch, in_ch, _, _] = weight.dims();
+    weight.square().sum_dim(2).sum_dim(3).reshape([out_ch, in_ch])
+}
+
+/// The demodulation coefficients `d[n, o] = rsqrt(Σ_i s[n, i]² · energy[o, i] + 1e-8)` of the
+/// styles `s` `[n, in]` and a [`weight_energy`]: the official `dcoefs` of the modulated weights.
+pub fn demodulation(styles: Tensor<2>, energy: Tensor<2>) -> Tensor<2> {
+    styles.square().matmul(energy.transpose()).add_scalar(1e-8).sqrt().recip()
+}
+
 /// `x · rsqrt(mean(x², dim 1) + 1e-8)` per sample.
 pub fn normalize_2nd_moment(x: Tensor<2>) -> Tensor<2> {
     let ms = x.clone().square().mean_dim(1).add_scalar(1e-8);

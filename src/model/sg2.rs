@@ -12,7 +12,7 @@ use crate::kernels::cpu::Taps;
 use crate::kernels::reference::{bias_act, bias_act_tangent, Activation};
 use crate::kernels::{conv2d_resample, upsample2d, KernelChoice, ResampleFilter};
 use crate::model::config::{Sg2BlockSpec, Sg2Config};
-use crate::model::layers::{rec2, rec4, FullyConnectedLayer, NamedParams, ParamRef, Trace};
+use crate::model::layers::{demodulation, rec2, rec4, weight_energy, FullyConnectedLayer, NamedParams, ParamRef, Trace};
 use crate::weights::{Init, WeightSource};
 use crate::model::layers::load_resample_filter;
 
@@ -110,8 +110,8 @@ impl SynthesisLayer {
         let n = x.dims()[0];
         let weight = self.weight.val();
         let [out_ch, in_ch, _, _] = weight.dims();
-        let wsq: Tensor<2> = weight.clone().square().sum_dim(2).sum_dim(3).reshape([out_ch, in_ch]);
-        let d = s.clone().square().matmul(wsq.clone().transpose()).add_scalar(1e-8).sqrt().recip(); // [n, out]
+        let wsq = weight_energy(weight.clone());
+        let d = demodulation(s.clone(), wsq.clone()); // [n, out]
         let dt = (s.clone() * st.clone()).matmul(wsq.transpose()) * d.clone().powi_scalar(3).neg();
         let s4 = s.reshape([n, in_ch, 1, 1]);
         let xs = x.clone() * s4.clone();
@@ -199,8 +199,7 @@ pub fn modulated_conv2d(
         if !demodulate {
             return y;
         }
-        let wsq: Tensor<2> = weight.square().sum_dim(2).sum_dim(3).reshape([out_ch, in_ch]);
-        let d = styles.square().matmul(wsq.transpose()).add_scalar(1e-8).sqrt().recip();
+        let d = demodulation(styles, weight_energy(weight));
         return y * d.reshape([n, out_ch, 1, 1]);
     }
     let wm: Tensor<5> = weight.unsqueeze_dim::<5>(0) * styles.reshape([n, 1, in_ch, 1, 1]);

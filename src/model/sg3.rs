@@ -15,7 +15,7 @@ use crate::kernels::reference::{filtered_lrelu, Fir};
 use crate::kernels::{scaled_conv2d_cpu, use_fast_cpu, HostValues, KernelChoice, WinogradCache};
 use crate::model::config::{Sg3Config, Sg3InputSpec, Sg3LayerSpec};
 use crate::model::filters::design_lowpass_filter;
-use crate::model::layers::{rec2, rec4, FullyConnectedLayer, NamedParams, ParamRef, Trace};
+use crate::model::layers::{demodulation, rec2, rec4, weight_energy, FullyConnectedLayer, NamedParams, ParamRef, Trace};
 use crate::weights::{Init, WeightSource};
 
 /// Fourier-feature input: a grid of sinusoids whose frequencies and phases follow `w` (and the
@@ -450,21 +450,12 @@ fn modulated_conv2d_unfused(x: Tensor<4>, weight: Tensor<4>, styles: Tensor<2>, 
     let (weight, styles) = if demodulate { normalized(weight, styles) } else { (weight, styles) };
     let xs = x * styles.clone().reshape([n, in_ch, 1, 1]);
     let y = crate::kernels::conv2d_resample(xs, weight.clone(), None, 1, 1, padding, 1, KernelChoice::Auto);
-    let mut out_scale: Option<Tensor<2>> = None;
-    if demodulate {
-        let wsq: Tensor<2> = weight.square().sum_dim(2).sum_dim(3).reshape([out_ch, in_ch]);
-        out_scale = Some(styles.square().matmul(wsq.transpose()).add_scalar(1e-8).sqrt().recip());
-    }
-    if let Some(g) = input_gain {
-        let g = g.reshape([1, 1]);
-        out_scale = Some(match out_scale {
-            Some(d) => d * g,
-            None => g.repeat_dim(0, n).repeat_dim(1, out_ch),
-        });
-    }
-    match out_scale {
-        Some(d) => y * d.reshape([n, out_ch, 1, 1]),
-        None => y,
+    let d = demodulate.then(|| demodulation(styles, weight_energy(weight)));
+    match (d, input_gain) {
+        (Some(d), Some(g)) => y * (d * g.reshape([1, 1])).reshape([n, out_ch, 1, 1]),
+        (Some(d), None) => y * d.reshape([n, out_ch, 1, 1]),
+        (None, Some(g)) => y * g.reshape([1, 1, 1, 1]),
+        (None, None) => y,
     }
 }
 

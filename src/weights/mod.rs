@@ -242,12 +242,6 @@ impl NetworkFile {
 
     /// StyleGAN3 vs StyleGAN2 vs v1, decided from the structure (class names collide).
     pub fn family(&self) -> Result<Family, LoadError> {
-        if self.class_name == "D_basic" || self.class_name == "Discriminator" {
-            return Err(LoadError::WrongNetwork {
-                path: self.path.clone(),
-                detail: "that is the discriminator (D); rendering needs a generator (use --which G_ema or G)".into(),
-            });
-        }
         if self.tensors.contains_key("synthesis/4x4/Const/const") {
             Ok(Family::StyleGan1)
         } else if self.tensors.keys().any(|k| k.starts_with("synthesis.input.")) {

@@ -70,41 +70,36 @@ pub fn is_tf_pickle(value: &Value) -> bool {
     }
 }
 
-/// Why a TF network state could not be read (one line; the caller adds the file name).
-fn bad(detail: impl Into<String>) -> String {
-    detail.into()
-}
-
 impl TfNetwork {
     /// Reads one Network state (recursively through its components).
     pub fn from_value(value: &Value) -> Result<Self, String> {
         let state = match value {
             Value::Object { class_name, state } if class_name == TF_NETWORK_CLASS => state.as_ref(),
-            other => return Err(bad(format!("expected a dnnlib.tflib.network.Network, found {}", other.type_name()))),
+            other => return Err(format!("expected a dnnlib.tflib.network.Network, found {}", other.type_name())),
         };
         if state.as_dict().is_none() {
-            return Err(bad("a Network without its state"));
+            return Err("a Network without its state".to_string());
         }
-        let name = state.get("name").and_then(Value::as_str).ok_or_else(|| bad("a Network without a name"))?.to_string();
+        let name = state.get("name").and_then(Value::as_str).ok_or_else(|| "a Network without a name".to_string())?.to_string();
         let version = match state.get("version") {
             Some(Value::Int(v)) => *v,
-            _ => return Err(bad(format!("Network '{name}' has no state version"))),
+            _ => return Err(format!("Network '{name}' has no state version")),
         };
         if !(2..=5).contains(&version) {
-            return Err(bad(format!("Network '{name}' has state version {version} (known: 2 to 5)")));
+            return Err(format!("Network '{name}' has state version {version} (known: 2 to 5)"));
         }
         let build_func_name = state.get("build_func_name").and_then(Value::as_str).unwrap_or_default().to_string();
         let static_kwargs = match state.get("static_kwargs") {
             Some(v @ Value::Dict(_)) => to_json(v),
             Some(Value::None) | None => serde_json::json!({}),
-            Some(other) => return Err(bad(format!("Network '{name}': static_kwargs is {}", other.type_name()))),
+            Some(other) => return Err(format!("Network '{name}': static_kwargs is {}", other.type_name())),
         };
         let mut vars = BTreeMap::new();
         collect_vars(&name, state, "", &mut vars, 0)?;
         let mut components = BTreeMap::new();
         if let Some(Value::Dict(entries)) = state.get("components") {
             for (key, comp) in entries {
-                let key = key.as_str().ok_or_else(|| bad(format!("Network '{name}': a component key is not a str")))?;
+                let key = key.as_str().ok_or_else(|| format!("Network '{name}': a component key is not a str"))?;
                 let func = match comp {
                     Value::Object { state, .. } => state.get("build_func_name").and_then(Value::as_str).unwrap_or_default(),
                     _ => "",
@@ -115,11 +110,16 @@ impl TfNetwork {
         Ok(Self { name, version, build_func_name, static_kwargs, components, vars })
     }
 
+    /// A one-line reason naming this network (the caller adds the file name).
+    pub fn fail(&self, detail: impl std::fmt::Display) -> String {
+        format!("{}: {detail}", self.name)
+    }
+
     /// The variable `name` with `rank` dimensions.
     pub fn var(&self, name: &str, rank: usize) -> Result<&HostTensor, String> {
-        let t = self.vars.get(name).ok_or_else(|| format!("{}: variable '{name}' is missing", self.name))?;
+        let t = self.vars.get(name).ok_or_else(|| self.fail(format!("variable '{name}' is missing")))?;
         if t.shape.len() != rank {
-            return Err(format!("{}: variable '{name}' has shape {:?}, expected {rank} dimensions", self.name, t.shape));
+            return Err(self.fail(format!("variable '{name}' has shape {:?}, expected {rank} dimensions", t.shape)));
         }
         Ok(t)
     }
@@ -160,24 +160,24 @@ impl TfNetwork {
 /// Folds a state's `variables` (and its components', recursively) into `out` under `prefix`.
 fn collect_vars(net: &str, state: &Value, prefix: &str, out: &mut BTreeMap<String, HostTensor>, depth: usize) -> Result<(), String> {
     if depth > 8 {
-        return Err(bad(format!("Network '{net}': components nested too deeply")));
+        return Err(format!("Network '{net}': components nested too deeply"));
     }
     match state.get("variables") {
         Some(Value::List(items) | Value::Tuple(items)) => {
             for item in items {
                 let (name, value) = match item {
                     Value::Tuple(pair) | Value::List(pair) if pair.len() == 2 => (&pair[0], &pair[1]),
-                    _ => return Err(bad(format!("Network '{net}': a variable is not a (name, value) pair"))),
+                    _ => return Err(format!("Network '{net}': a variable is not a (name, value) pair")),
                 };
-                let name = name.as_str().ok_or_else(|| bad(format!("Network '{net}': a variable name is not a str")))?;
+                let name = name.as_str().ok_or_else(|| format!("Network '{net}': a variable name is not a str"))?;
                 let tensor = host_tensor(value).ok_or_else(|| {
-                    bad(format!("Network '{net}': variable '{prefix}{name}' is {}, not a number array", value.type_name()))
+                    format!("Network '{net}': variable '{prefix}{name}' is {}, not a number array", value.type_name())
                 })?;
                 out.insert(format!("{prefix}{name}"), tensor);
             }
         }
         Some(Value::None) | None => {}
-        Some(other) => return Err(bad(format!("Network '{net}': variables is {}", other.type_name()))),
+        Some(other) => return Err(format!("Network '{net}': variables is {}", other.type_name())),
     }
     if let Some(Value::Dict(entries)) = state.get("components") {
         for (key, comp) in entries {
@@ -186,7 +186,7 @@ fn collect_vars(net: &str, state: &Value, prefix: &str, out: &mut BTreeMap<Strin
                 Value::Object { class_name, state } if class_name == TF_NETWORK_CLASS => {
                     collect_vars(net, state, &format!("{prefix}{key}/"), out, depth + 1)?
                 }
-                other => return Err(bad(format!("Network '{net}': component '{key}' is {}", other.type_name()))),
+                other => return Err(format!("Network '{net}': component '{key}' is {}", other.type_name())),
             }
         }
     }
@@ -305,18 +305,18 @@ pub fn dense_weight(t: &HostTensor) -> HostTensor {
     permute(t, &[1, 0])
 }
 
-/// The kwargs every family shares that change the arithmetic: `fmap_decay` 1 and leaky ReLU.
-pub fn check_architecture(net: &TfNetwork) -> Result<(), String> {
-    let fail = |detail: String| format!("{}: {detail}", net.name);
+/// What every family must be to load: `lod` 0 ([`check_lod`]), `fmap_decay` 1 and leaky ReLU.
+pub fn check_common(net: &TfNetwork) -> Result<(), String> {
+    check_lod(net)?;
     if let Some(d) = net.kwarg("fmap_decay").and_then(serde_json::Value::as_f64) {
         if d != 1.0 {
-            return Err(fail(format!("fmap_decay {d} (only 1.0, the official value, is supported)")));
+            return Err(net.fail(format!("fmap_decay {d} (only 1.0, the official value, is supported)")));
         }
     }
     for key in ["nonlinearity", "mapping_nonlinearity"] {
         if let Some(act) = net.kwarg(key).and_then(serde_json::Value::as_str) {
             if act != "lrelu" {
-                return Err(fail(format!("{key} '{act}' (only lrelu is supported)")));
+                return Err(net.fail(format!("{key} '{act}' (only lrelu is supported)")));
             }
         }
     }
@@ -324,13 +324,13 @@ pub fn check_architecture(net: &TfNetwork) -> Result<(), String> {
 }
 
 /// `lod` must be 0: a snapshot in the middle of progressive growing blends two resolutions.
-pub fn check_lod(net: &TfNetwork) -> Result<(), String> {
+fn check_lod(net: &TfNetwork) -> Result<(), String> {
     for (key, t) in &net.vars {
         if (key == "lod" || key.ends_with("/lod")) && t.data.first().is_some_and(|&v| v != 0.0) {
-            return Err(format!(
-                "{}: '{key}' = {} (a snapshot taken during progressive growing; only lod 0, as in released networks, is supported)",
-                net.name, t.data[0]
-            ));
+            return Err(net.fail(format!(
+                "'{key}' = {} (a snapshot taken during progressive growing; only lod 0, as in released networks, is supported)",
+                t.data[0]
+            )));
         }
     }
     Ok(())

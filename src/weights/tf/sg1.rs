@@ -9,31 +9,27 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::{check_architecture, check_lod, dense_weight, Converted, TfNetwork};
+use super::{check_common, dense_weight, Converted, TfNetwork};
 use crate::weights::HostTensor;
-
-fn fail(net: &TfNetwork, detail: impl std::fmt::Display) -> String {
-    format!("{}: {detail}", net.name)
-}
 
 fn check_flag(net: &TfNetwork, key: &str, supported: bool) -> Result<(), String> {
     match net.kwarg(key).and_then(serde_json::Value::as_bool) {
-        Some(v) if v != supported => Err(fail(net, format!("{key}={v} (only the official {supported} is supported)"))),
+        Some(v) if v != supported => Err(net.fail(format!("{key}={v} (only the official {supported} is supported)"))),
         _ => Ok(()),
     }
 }
 
-fn check_common(net: &TfNetwork) -> Result<(), String> {
-    check_lod(net)?;
+/// [`check_common`] plus what StyleGAN v1 must be: unconditional, equalised lr, the [1,2,1] blur.
+fn check_v1(net: &TfNetwork) -> Result<(), String> {
+    check_common(net)?;
     if net.kwarg_usize("label_size", 0) > 0 {
-        return Err(fail(net, "conditional StyleGAN v1 networks (label_size > 0) are not supported"));
+        return Err(net.fail("conditional StyleGAN v1 networks (label_size > 0) are not supported"));
     }
-    check_architecture(net)?;
     check_flag(net, "use_wscale", true)?;
     if let Some(blur) = net.kwarg("blur_filter") {
         let taps: Vec<f64> = blur.as_array().map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect()).unwrap_or_default();
         if taps != [1.0, 2.0, 1.0] {
-            return Err(fail(net, format!("blur_filter {blur} (only the official [1, 2, 1] is supported)")));
+            return Err(net.fail(format!("blur_filter {blur} (only the official [1, 2, 1] is supported)")));
         }
     }
     Ok(())
@@ -45,28 +41,28 @@ fn fused_scale(net: &TfNetwork) -> Result<serde_json::Value, String> {
         None => Ok(serde_json::Value::Null),
         Some(serde_json::Value::Bool(b)) => Ok(json!(b)),
         Some(serde_json::Value::String(s)) if s == "auto" => Ok(serde_json::Value::Null),
-        Some(other) => Err(fail(net, format!("fused_scale {other} (expected true, false or 'auto')"))),
+        Some(other) => Err(net.fail(format!("fused_scale {other} (expected true, false or 'auto')"))),
     }
 }
 
 /// `G` or `Gs` (`G_style`) → the `stylegan1` generator.
 pub fn generator(net: &TfNetwork) -> Result<Converted, String> {
-    check_common(net)?;
+    check_v1(net)?;
     for (key, value) in [("use_noise", true), ("use_pixel_norm", false), ("use_instance_norm", true), ("use_styles", true), ("const_input_layer", true), ("normalize_latents", true)] {
         check_flag(net, key, value)?;
     }
     if net.vars.contains_key("mapping/LabelConcat/weight") {
-        return Err(fail(net, "conditional StyleGAN v1 networks (LabelConcat) are not supported"));
+        return Err(net.fail("conditional StyleGAN v1 networks (LabelConcat) are not supported"));
     }
     let resolution = net.kwarg_usize("resolution", 1024);
     if resolution < 8 || !resolution.is_power_of_two() {
-        return Err(fail(net, format!("resolution {resolution}")));
+        return Err(net.fail(format!("resolution {resolution}")));
     }
     let w_avg = net.var("dlatent_avg", 1)?;
     let w_dim = w_avg.shape[0];
     let num_layers = (0..).take_while(|i| net.vars.contains_key(&format!("mapping/Dense{i}/weight"))).count();
     if num_layers == 0 {
-        return Err(fail(net, "no mapping layers (mapping/Dense0/weight)"));
+        return Err(net.fail("no mapping layers (mapping/Dense0/weight)"));
     }
     let dense0 = net.var("mapping/Dense0/weight", 2)?;
     let z_dim = dense0.shape[0];
@@ -104,7 +100,7 @@ pub fn generator(net: &TfNetwork) -> Result<Converted, String> {
         res *= 2;
     }
     for key in keep {
-        let t = net.vars.get(&key).ok_or_else(|| fail(net, format!("variable '{key}' is missing")))?;
+        let t = net.vars.get(&key).ok_or_else(|| net.fail(format!("variable '{key}' is missing")))?;
         tensors.insert(key, t.clone());
     }
     let init_kwargs = json!({
@@ -127,10 +123,10 @@ pub fn generator(net: &TfNetwork) -> Result<Converted, String> {
 
 /// `D` (`D_basic`) → the `stylegan1` discriminator.
 pub fn discriminator(net: &TfNetwork) -> Result<Converted, String> {
-    check_common(net)?;
+    check_v1(net)?;
     let resolution = net.kwarg_usize("resolution", 1024);
     if resolution < 8 || !resolution.is_power_of_two() {
-        return Err(fail(net, format!("resolution {resolution}")));
+        return Err(net.fail(format!("resolution {resolution}")));
     }
     let mut keep = vec!["FromRGB_lod0/weight".to_string(), "FromRGB_lod0/bias".into()];
     let mut channels = Vec::new();
@@ -148,7 +144,7 @@ pub fn discriminator(net: &TfNetwork) -> Result<Converted, String> {
     let dense_features = net.var("4x4/Dense0/weight", 2)?.shape[1];
     let mut tensors = BTreeMap::new();
     for key in keep {
-        let t = net.vars.get(&key).ok_or_else(|| fail(net, format!("variable '{key}' is missing")))?;
+        let t = net.vars.get(&key).ok_or_else(|| net.fail(format!("variable '{key}' is missing")))?;
         tensors.insert(key, t.clone());
     }
     let init_kwargs = json!({

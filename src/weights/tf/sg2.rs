@@ -10,12 +10,8 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::{check_architecture, check_lod, conv_weight, dense_weight, flip_spatial, Converted, TfFormat, TfNetwork};
+use super::{check_common, conv_weight, dense_weight, flip_spatial, Converted, TfFormat, TfNetwork};
 use crate::weights::HostTensor;
-
-fn fail(net: &TfNetwork, detail: impl std::fmt::Display) -> String {
-    format!("{}: {detail}", net.name)
-}
 
 /// The `[4, 4]` `resample_filter` buffer of `resample_kernel` (`outer(k, k) / sum²`).
 fn resample_filter(net: &TfNetwork) -> Result<HostTensor, String> {
@@ -24,19 +20,14 @@ fn resample_filter(net: &TfNetwork) -> Result<HostTensor, String> {
         Some(v) => v
             .as_array()
             .map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect())
-            .ok_or_else(|| fail(net, "resample_kernel is not a list"))?,
+            .ok_or_else(|| net.fail("resample_kernel is not a list"))?,
     };
     if k.len() != 4 {
-        return Err(fail(net, format!("resample_kernel {k:?} (only 4-tap kernels such as [1,3,3,1] are supported)")));
+        return Err(net.fail(format!("resample_kernel {k:?} (only 4-tap kernels such as [1,3,3,1] are supported)")));
     }
     let sum: f64 = k.iter().sum();
     let data = k.iter().flat_map(|a| k.iter().map(move |b| (a * b / (sum * sum)) as f32)).collect();
     Ok(HostTensor { shape: vec![4, 4], data })
-}
-
-fn check_common(net: &TfNetwork) -> Result<(), String> {
-    check_lod(net)?;
-    check_architecture(net)
 }
 
 /// Number of consecutive `{prefix}{i}/weight` variables.
@@ -96,13 +87,13 @@ impl Out<'_> {
 pub fn generator(net: &TfNetwork, format: TfFormat) -> Result<Converted, String> {
     check_common(net)?;
     if net.vars.keys().any(|k| k.starts_with("synthesis/ToRGB_lod")) {
-        return Err(fail(net, "synthesis architecture 'orig' (ToRGB_lod*): only 'skip', the official default, is supported"));
+        return Err(net.fail("synthesis architecture 'orig' (ToRGB_lod*): only 'skip', the official default, is supported"));
     }
     if net.vars.contains_key("mapping/LabelConcat/weight") {
-        return Err(fail(net, "StyleGAN2 TF label concatenation (LabelConcat) is not supported (StyleGAN2-ADA conditioning is)"));
+        return Err(net.fail("StyleGAN2 TF label concatenation (LabelConcat) is not supported (StyleGAN2-ADA conditioning is)"));
     }
     if net.kwarg("use_noise").and_then(serde_json::Value::as_bool) == Some(false) {
-        return Err(fail(net, "use_noise=False is not supported"));
+        return Err(net.fail("use_noise=False is not supported"));
     }
     let resolution = net.kwarg_usize("resolution", 1024);
     let w_avg = net.var("dlatent_avg", 1)?;
@@ -110,19 +101,19 @@ pub fn generator(net: &TfNetwork, format: TfFormat) -> Result<Converted, String>
     let c_dim = net.kwarg_usize("label_size", 0);
     let num_layers = count_layers(net, "mapping/Dense");
     if num_layers == 0 {
-        return Err(fail(net, "no mapping layers (mapping/Dense0/weight)"));
+        return Err(net.fail("no mapping layers (mapping/Dense0/weight)"));
     }
     let dense0 = net.var("mapping/Dense0/weight", 2)?;
     let embed = if c_dim > 0 {
         let e = net.var("mapping/LabelEmbed/weight", 2)?;
         if e.shape[1] != w_dim {
-            return Err(fail(net, format!("label embedding of {} features (only dlatent_size {w_dim} is supported)", e.shape[1])));
+            return Err(net.fail(format!("label embedding of {} features (only dlatent_size {w_dim} is supported)", e.shape[1])));
         }
         e.shape[1]
     } else {
         0
     };
-    let z_dim = dense0.shape[0].checked_sub(embed).ok_or_else(|| fail(net, "mapping/Dense0 is narrower than the label embedding"))?;
+    let z_dim = dense0.shape[0].checked_sub(embed).ok_or_else(|| net.fail("mapping/Dense0 is narrower than the label embedding"))?;
     let layer_features = if num_layers > 1 { Some(dense0.shape[1]) } else { None };
     let init_kwargs = json!({
         "z_dim": z_dim,
@@ -178,12 +169,12 @@ pub fn generator(net: &TfNetwork, format: TfFormat) -> Result<Converted, String>
 pub fn discriminator(net: &TfNetwork, format: TfFormat) -> Result<Converted, String> {
     check_common(net)?;
     if net.vars.keys().any(|k| k.starts_with("FromRGB_lod")) {
-        return Err(fail(net, "discriminator architecture 'orig' (FromRGB_lod*): only 'resnet', the official default, is supported"));
+        return Err(net.fail("discriminator architecture 'orig' (FromRGB_lod*): only 'resnet', the official default, is supported"));
     }
     let resolution = net.kwarg_usize("resolution", 1024);
     let c_dim = net.kwarg_usize("label_size", 0);
     if c_dim > 0 && format == TfFormat::StyleGan2 {
-        return Err(fail(net, "conditional StyleGAN2 TF discriminators are not supported (StyleGAN2-ADA ones are)"));
+        return Err(net.fail("conditional StyleGAN2 TF discriminators are not supported (StyleGAN2-ADA ones are)"));
     }
     let output = net.var("Output/weight", 2)?;
     let cmap_dim = if c_dim > 0 { output.shape[1] } else { 0 };
