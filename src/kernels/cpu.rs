@@ -593,6 +593,10 @@ pub fn conv2d_direct(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32]
     // past the last one) with the weights `wts` (`[out, in, k, k]`). Jobs are blocks of output
     // columns (pixels), each through every tap, then its output scales.
     let gemms = |src: &[f32], plane: usize, wts: &[f32]| {
+        let offsets: Vec<usize> = (0..kk).map(|tap| (tap / k) * wp + tap % k).collect();
+        if let Some(fast) = crate::kernels::avx512::conv_wide(src, plane, in_ch, &offsets, wts, out_ch, n, scales.output, threads) {
+            return Some(fast);
+        }
         let block = n.div_ceil(4 * threads).max(256);
         par_jobs(n.div_ceil(block), threads, |j| {
             let dst = dst;
@@ -627,13 +631,16 @@ pub fn conv2d_direct(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32]
                 }
             }
         });
+        None
     };
+    // The AVX-512 kernel's result where it ran (then `wide` is not written).
+    let mut fast = None;
     if k == 1 && pad == 0 {
         // A 1x1 convolution without padding reads the input in place (its last view ends at
         // the input's end): the input scales go into a copy of the small [out, in] weights, not
         // into a scaled copy of the activations (config R's 1x1 layers at 1024² read 0.7 GB).
         let scaled: Vec<f32> = weight.iter().enumerate().map(|(t, v)| v * scales.input(t % in_ch)).collect();
-        gemms(x, h * w, &scaled);
+        fast = gemms(x, h * w, &scaled);
     } else {
         DIRECT_SCRATCH.with(|cell| {
             let mut xp = cell.borrow_mut();
@@ -643,12 +650,15 @@ pub fn conv2d_direct(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32]
             grow(&mut xp, len + k);
             xp[len..len + k].fill(0.0);
             par_planes(&mut xp[..len], hp * wp, threads, || (), |_, c, plane| pad_plane(&x[c * h * w..(c + 1) * h * w], w, pad, wp, scales.input(c), plane));
-            gemms(&xp[..len + k], hp * wp, weight);
+            fast = gemms(&xp[..len + k], hp * wp, weight);
         });
     }
-    // SAFETY: the jobs covered every column 0..n of every row, so all out_ch·n elements are
-    // initialised (a panicking job would have propagated out of the scope before this point).
-    unsafe { wide.set_len(out_ch * n) };
+    match fast {
+        Some(v) => wide = v,
+        // SAFETY: the jobs covered every column 0..n of every row, so all out_ch·n elements are
+        // initialised (a panicking job would have propagated out of the scope before this point).
+        None => unsafe { wide.set_len(out_ch * n) },
+    }
     if wo == wp {
         return (wide, ho, wo);
     }

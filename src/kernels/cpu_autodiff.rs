@@ -313,21 +313,46 @@ pub fn conv2d_weight_grad(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usiz
         return dw;
     }
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
-    let blocks = (4 * threads).div_ceil(kk).clamp(1, out_ch.max(1));
-    let rows = out_ch.div_ceil(blocks);
-    let mut xp = vec![0f32; in_ch * plane + k];
-    let mut dyw = vec![0f32; out_ch * plane];
+    let fast = super::avx512::available();
+    // The output gradient on the padded width, in rows of whole 6-channel blocks for the AVX-512
+    // kernel (the extra rows zero).
+    let mut dyw = vec![0f32; if fast { out_ch.div_ceil(6) * 6 } else { out_ch } * plane];
     for s in 0..n {
-        for c in 0..in_ch {
-            let at = c * plane + s * hp * wp;
-            cpu::pad_plane(&x[(s * in_ch + c) * h * w..(s * in_ch + c + 1) * h * w], w, pad, wp, 1.0, &mut xp[at..at + hp * wp]);
-        }
         for o in 0..out_ch {
             let src = &dy[(s * out_ch + o) * ho * wo..(s * out_ch + o + 1) * ho * wo];
             for r in 0..ho {
                 let at = o * plane + (s * hp + r) * wp;
                 dyw[at..at + wo].copy_from_slice(&src[r * wo..(r + 1) * wo]);
             }
+        }
+    }
+    if fast {
+        // The padded input in pixel-major order `[n·hp·wp + k][in]`: a tap is a shift by
+        // `ky·wp + kx` pixels of the same copy.
+        let mut xt = vec![0f32; (plane + k) * in_ch];
+        for s in 0..n {
+            for c in 0..in_ch {
+                let src = &x[(s * in_ch + c) * h * w..(s * in_ch + c + 1) * h * w];
+                for (y, row) in src.chunks(w).enumerate() {
+                    let q0 = (s * hp + y + pad) * wp + pad;
+                    for (xx, v) in row.iter().enumerate() {
+                        xt[(q0 + xx) * in_ch + c] = *v;
+                    }
+                }
+            }
+        }
+        let offsets: Vec<usize> = (0..kk).map(|tap| (tap / k) * wp + tap % k).collect();
+        if let Some(dw) = super::avx512::weight_grad(&dyw, plane, out_ch, &xt, in_ch, &offsets, npix, threads) {
+            return dw;
+        }
+    }
+    let blocks = (4 * threads).div_ceil(kk).clamp(1, out_ch.max(1));
+    let rows = out_ch.div_ceil(blocks);
+    let mut xp = vec![0f32; in_ch * plane + k];
+    for s in 0..n {
+        for c in 0..in_ch {
+            let at = c * plane + s * hp * wp;
+            cpu::pad_plane(&x[(s * in_ch + c) * h * w..(s * in_ch + c + 1) * h * w], w, pad, wp, 1.0, &mut xp[at..at + hp * wp]);
         }
     }
     let dst = SharedMut(dw.as_mut_ptr());

@@ -12,6 +12,7 @@ pub mod cpu;
 pub mod cpu_autodiff;
 pub mod wgpu;
 pub mod winograd;
+pub mod avx512;
 
 use burn::backend::flex::FlexTensor;
 use burn::backend::Flex;
