@@ -367,6 +367,40 @@ fn cpu_filtered_lrelu_backward_matches_reference() {
     }
 }
 
+/// The stride-2 convolution of D's down-sampling blocks through the phase split on the CPU
+/// kernels: output, input and weight gradients against burn's strided `conv2d` under autodiff,
+/// on even and odd sizes (D's conv1 input after its filter padding: res + 3) and ragged channels.
+#[test]
+fn cpu_stride2_conv_matches_reference() {
+    use burn::tensor::module::conv2d;
+    use burn::tensor::ops::ConvOptions;
+    use stylescope::kernels::cpu_autodiff::conv2d_stride2_tracked;
+    let device = Device::flex().autodiff();
+    let mut cases = vec![(3usize, 5usize, 9usize, 3usize), (4, 6, 10, 3), (7, 3, 8, 2), (5, 4, 12, 4)];
+    for res in [8, 16, 32, 64, 128, 256] {
+        cases.push((2, 2, res + 3, 3));
+    }
+    for (i, &(cin, cout, size, k)) in cases.iter().enumerate() {
+        device.seed(400 + i as u64);
+        let x = Tensor::<4>::random([2, cin, size, size], Distribution::Normal(0.0, 1.0), &device);
+        let w = Tensor::<4>::random([cout, cin, k, k], Distribution::Normal(0.0, 1.0), &device);
+        let out = (size - k) / 2 + 1;
+        let r = Tensor::<4>::random([2, cout, out, out], Distribution::Normal(0.0, 1.0), &device);
+        let run = |f: &dyn Fn(Tensor<4>, Tensor<4>) -> Tensor<4>| {
+            let (x, w) = (x.clone().require_grad(), w.clone().require_grad());
+            let y = f(x.clone(), w.clone());
+            assert_eq!(y.dims(), [2, cout, out, out]);
+            let g = (y.clone() * r.clone()).sum().backward();
+            let v = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
+            (v(y), v(x.grad(&g).unwrap()), v(w.grad(&g).unwrap()))
+        };
+        let ours = run(&|x, w| conv2d_stride2_tracked(x, w).expect("the phase split takes this call"));
+        let reference = run(&|x, w| conv2d(x, w, None, ConvOptions::new([2, 2], [0, 0], [1, 1], 1)));
+        let (ey, ex, ew) = (rel_max(&ours.0, &reference.0), rel_max(&ours.1, &reference.1), rel_max(&ours.2, &reference.2));
+        assert!(ey < 1e-5 && ex < 1e-5 && ew < 1e-4, "case {i} {:?}: relative errors y {ey:e}, dx {ex:e}, dw {ew:e}", cases[i]);
+    }
+}
+
 /// The stride-1 convolution's CPU backward under autodiff (input and weight gradients) against
 /// burn's own `conv2d` gradients, on the shapes training uses (3x3 with padding 1 and 2, on the
 /// direct and the Winograd paths, 1x1), and against finite differences.

@@ -18,7 +18,10 @@
 //!   pixels, in chunks that stay in L2, each worker summing into its own `∂W`.
 //!
 //! Lanes past a tile's end are masked (loads never touch memory outside the tile's elements).
-//! Used where the CPU has AVX-512F and `STYLESCOPE_SIMD` is not `baseline`; elsewhere the callers
+//! [`gemm`] is the same tile for any product whose right operand and result have contiguous
+//! rows (the Winograd convolution's per-position products): `cpu::gemm_strided` takes it.
+//!
+//! Used where the CPU has AVX-512F (and `STYLESCOPE_GEMM` is not `crate`); elsewhere the callers
 //! keep the gemm crate. Twins: the gemm-crate paths in `cpu::conv2d_direct` and
 //! `cpu_autodiff::conv2d_weight_grad` (unit tests below compare them on ragged shapes) and burn's
 //! convolution under autodiff (tests/kernels.rs).
@@ -34,13 +37,14 @@ const ROWS: usize = 6;
 /// Pixels (forward) or input channels (weight gradient) per microkernel call.
 const COLS: usize = 64;
 
-/// Whether this machine runs the kernels here: AVX-512F, and `STYLESCOPE_SIMD` is not
-/// `baseline`. Decided once per process.
+/// Whether this machine runs the kernels here: AVX-512F, and `STYLESCOPE_GEMM` is not `crate`
+/// (which keeps the gemm crate everywhere, to compare the two or rule these out when
+/// debugging). Decided once per process.
 pub fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *ON.get_or_init(|| std::arch::is_x86_feature_detected!("avx512f") && std::env::var("STYLESCOPE_SIMD").map_or(true, |v| v != "baseline"))
+        *ON.get_or_init(|| std::arch::is_x86_feature_detected!("avx512f") && std::env::var("STYLESCOPE_GEMM").map_or(true, |v| v != "crate"))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -63,7 +67,7 @@ fn masks(len: usize) -> [__mmask16; 4] {
 /// AVX-512F is available; `a[r · a_row]` is readable for r < 6 and `b`'s unmasked lanes are.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn step(acc: &mut [[__m512; 4]; ROWS], a: *const f32, a_row: usize, b: *const f32, m: &[__mmask16; 4]) {
+unsafe fn step(acc: &mut [[__m512; 4]; ROWS], a: *const f32, a_row: isize, b: *const f32, m: &[__mmask16; 4]) {
     // SAFETY: the caller's guarantees; masked lanes are not read, so `wrapping_add` pointers past
     // the buffer are never dereferenced.
     unsafe {
@@ -76,13 +80,14 @@ unsafe fn step(acc: &mut [[__m512; 4]; ROWS], a: *const f32, a_row: usize, b: *c
         for (r, row) in acc.iter_mut().enumerate() {
             // An intrinsic load: a raw-pointer read gets a debug-build alignment check whose
             // panic path made LLVM keep the accumulators in memory.
-            let w = _mm512_broadcastss_ps(_mm_load_ss(a.wrapping_add(r * a_row)));
+            let w = _mm512_broadcastss_ps(_mm_load_ss(a.wrapping_offset(r as isize * a_row)));
             for (v, xj) in row.iter_mut().zip(x) {
                 *v = _mm512_fmadd_ps(w, xj, *v);
             }
         }
     }
 }
+
 
 /// `wide[o, p] = scale[o] · Σ_tap Σ_i w[o, i, tap] · src[i · plane + offsets[tap] + p]` for
 /// `o < out_ch`, `p < n`; `w` is `[out_ch, in_ch, taps]` and an empty `out_scale` means ones.
@@ -182,6 +187,83 @@ unsafe fn conv_tile(src: *const f32, views: &[usize], packed: *const f32, p0: us
     }
 }
 
+/// `dst = a · b` (`dst +=` when `accumulate`) on the calling thread: `a` is `[m, k]` with any
+/// strides, `b` `[k, n]` and `dst` `[m, n]` with contiguous rows (`b_rs`, `dst_rs` apart).
+/// Returns false (nothing done) where the CPU lacks AVX-512F.
+///
+/// # Safety
+/// Every element the three views address lies inside a live buffer, and no other thread reads or
+/// writes `dst`'s elements meanwhile.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn gemm((m, n, k): (usize, usize, usize), dst: *mut f32, dst_rs: isize, accumulate: bool, (a, a_rs, a_cs): (*const f32, isize, isize), (b, b_rs): (*const f32, isize)) -> bool {
+    if !available() {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        // The last partial block of rows as a zero-padded [6, k] copy, so every tile reads 6
+        // valid rows.
+        let full = m / ROWS;
+        let mut tail = vec![0f32; if m % ROWS == 0 { 0 } else { ROWS * k }];
+        for r in 0..m % ROWS {
+            for c in 0..k {
+                // SAFETY: row full·6 + r < m, column c < k of `a` (the caller's guarantee).
+                tail[r * k + c] = unsafe { *a.offset((full * ROWS + r) as isize * a_rs + c as isize * a_cs) };
+            }
+        }
+        for c0 in (0..n).step_by(COLS) {
+            let len = COLS.min(n - c0);
+            for blk in 0..m.div_ceil(ROWS) {
+                let rows = ROWS.min(m - blk * ROWS);
+                let (ap, rs, cs) = if rows == ROWS { (a.wrapping_offset((blk * ROWS) as isize * a_rs), a_rs, a_cs) } else { (tail.as_ptr(), k as isize, 1) };
+                // SAFETY: AVX-512F is available; rows blk·6.. of `a` (or the tail copy), columns
+                // c0..c0+len of `b` and rows blk·6..blk·6+rows of `dst` lie inside the views the
+                // caller vouches for.
+                unsafe { gemm_tile(k, ap, rs, cs, b.wrapping_add(c0), b_rs, dst.wrapping_offset((blk * ROWS) as isize * dst_rs).wrapping_add(c0), dst_rs, rows, len, accumulate) };
+            }
+        }
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// One `rows × len` tile of [`gemm`] (6 rows of `a` read).
+///
+/// # Safety
+/// AVX-512F is available; `a[r·a_rs + c·a_cs]` (r < 6, c < k), `b[c·b_rs + l]` (l < len) are
+/// readable and `dst[r·dst_rs + l]` (r < rows) writable.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_tile(k: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32, b_rs: isize, dst: *mut f32, dst_rs: isize, rows: usize, len: usize, accumulate: bool) {
+    let m = masks(len);
+    let mut acc = [[_mm512_setzero_ps(); 4]; ROWS];
+    for c in 0..k {
+        // SAFETY: the caller's guarantees (a_rs is a row stride: the step's `a_row`).
+        unsafe { step(&mut acc, a.wrapping_offset(c as isize * a_cs), a_rs, b.wrapping_offset(c as isize * b_rs), &m) };
+    }
+    // Through a stack buffer, as in `conv_tile`.
+    let mut tile = [[0f32; COLS]; ROWS];
+    for (row, out) in acc.iter().zip(tile.iter_mut()) {
+        for (j, v) in row.iter().enumerate() {
+            // SAFETY: 16 lanes inside the 64-value row.
+            unsafe { _mm512_storeu_ps(out.as_mut_ptr().add(16 * j), *v) };
+        }
+    }
+    for (r, out) in tile.iter().enumerate().take(rows) {
+        // SAFETY: row r < rows, columns 0..len (the caller's bounds).
+        let dst = unsafe { std::slice::from_raw_parts_mut(dst.wrapping_offset(r as isize * dst_rs), len) };
+        if accumulate {
+            dst.iter_mut().zip(out).for_each(|(d, v)| *d += v);
+        } else {
+            dst.copy_from_slice(&out[..len]);
+        }
+    }
+}
+
 /// Pixels per weight-gradient chunk: the chunk's output gradient (all output channels) and
 /// transposed input stay in L2 while every tile sweeps them.
 const CHUNK: usize = 256;
@@ -273,7 +355,7 @@ unsafe fn grad_tile(dy: *const f32, plane: usize, xt: *const f32, in_ch: usize, 
     let mut acc = [[_mm512_setzero_ps(); 4]; ROWS];
     for p in 0..len {
         // SAFETY: the caller's guarantees.
-        unsafe { step(&mut acc, dy.wrapping_add(p), plane, xt.wrapping_add(p * in_ch), &m) };
+        unsafe { step(&mut acc, dy.wrapping_add(p), plane as isize, xt.wrapping_add(p * in_ch), &m) };
     }
     for (r, row) in acc.iter().enumerate() {
         for (j, v) in row.iter().enumerate() {
@@ -345,6 +427,38 @@ mod tests {
                         let g = got[(o * in_ch + i) * offsets.len() + t] as f64;
                         assert!((g - want).abs() < 1e-3, "{in_ch}->{out_ch} o {o} i {i} t {t}: {g} vs {want}");
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gemm_matches_the_sum_with_strides_tails_and_accumulation() {
+        if !available() {
+            return;
+        }
+        for (m, n, k, accumulate) in [(13usize, 70usize, 9usize, false), (6, 64, 1, true), (1, 3, 300, false), (20, 129, 17, true)] {
+            // a transposed in memory (row stride 1, column stride m+2), b and dst with wide rows.
+            let (a_cs, b_rs, d_rs) = (m + 2, n + 5, n + 3);
+            let a = values(k * a_cs, 6);
+            let b = values(k * b_rs, 7);
+            let before = values(m * d_rs, 8);
+            let mut d = before.clone();
+            // SAFETY: every view lies inside its vector.
+            let ran = unsafe { gemm((m, n, k), d.as_mut_ptr(), d_rs as isize, accumulate, (a.as_ptr(), 1, a_cs as isize), (b.as_ptr(), b_rs as isize)) };
+            assert!(ran);
+            for r in 0..m {
+                for c in 0..d_rs {
+                    let got = d[r * d_rs + c] as f64;
+                    if c >= n {
+                        assert_eq!(got, before[r * d_rs + c] as f64, "outside the product");
+                        continue;
+                    }
+                    let mut want: f64 = (0..k).map(|i| a[r + i * a_cs] as f64 * b[i * b_rs + c] as f64).sum();
+                    if accumulate {
+                        want += before[r * d_rs + c] as f64;
+                    }
+                    assert!((got - want).abs() < 1e-4, "{m}x{n}x{k} ({r}, {c}): {got} vs {want}");
                 }
             }
         }

@@ -514,7 +514,7 @@ thread_local! {
 }
 
 /// `dst = lhs · rhs` (`[m, k] x [k, n]`; `dst +=` when `accumulate`) on the calling thread
-/// through the gemm crate, every matrix given by its first element and `(row, column)` strides in
+/// through `kernels::avx512::gemm` where it applies, else the gemm crate, every matrix given by its first element and `(row, column)` strides in
 /// elements.
 ///
 /// # Safety
@@ -528,6 +528,11 @@ pub(crate) unsafe fn gemm_strided(
     (lhs, lhs_rs, lhs_cs): (*const f32, isize, isize),
     (rhs, rhs_rs, rhs_cs): (*const f32, isize, isize),
 ) {
+    // SAFETY: the caller's guarantees are the AVX-512 kernel's, which takes products whose
+    // right operand and result have contiguous rows where the CPU has AVX-512F.
+    if rhs_cs == 1 && dst_cs == 1 && unsafe { crate::kernels::avx512::gemm((m, n, k), dst, dst_rs, accumulate, (lhs, lhs_rs, lhs_cs), (rhs, rhs_rs)) } {
+        return;
+    }
     // SAFETY: the caller's guarantees are gemm's; alpha (the old dst's factor) is only read when
     // `accumulate`, beta = 1 scales the product, no conjugation, one thread.
     unsafe { gemm::gemm(m, n, k, dst, dst_cs, dst_rs, accumulate, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs, 1.0, 1.0, false, false, false, gemm::Parallelism::None) }

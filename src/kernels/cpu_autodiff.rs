@@ -10,6 +10,8 @@
 //!   pre-activation `v` recomputed with the kernel's up-sampling pass, the transposed
 //!   up-sampling; the bias gradient is the input gradient summed over batch and space.
 //!
+//! - The stride-2 convolution of D's down-sampling blocks: the stride-1 one on the input's pixel
+//!   phases ([`conv2d_stride2_tracked`]).
 //! - The stride-1 convolution (every 3x3 and 1x1 convolution of the modulated layers, of D's
 //!   blocks and epilogue, and of R1's and path length's tangent passes): forward on the GEMM
 //!   kernel over shifted views (`cpu::conv2d_direct`; not Winograd, whose F(6x6, 3x3) rounding
@@ -405,6 +407,44 @@ impl Backward<Flex, 2> for Conv2dBackward {
             }
         }
     }
+}
+
+/// The stride-2 correlation of `x` (`[n, in, h, w]`) with `w` (`[out, in, k, k]`), no padding
+/// (`conv2d_resample`'s down-sampling convolution, after its filter), on an autodiff flex
+/// device; `None` on other devices or shapes. The same sums as a stride-1 correlation of the
+/// input's four pixel phases (space-to-depth: `4·in` channels of `⌈h/2⌉ x ⌈w/2⌉`) with the
+/// kernel split by phase (`⌈k/2⌉²` taps each, zeros where the kernel has no tap there), which
+/// runs on [`conv2d_tracked`]; burn's autodiff carries the gradients back through the
+/// reshapes. For a 3x3 kernel that is 16/9 of the products, on kernels ~3x burn's.
+pub fn conv2d_stride2_tracked(x: Tensor<4>, w: Tensor<4>) -> Option<Tensor<4>> {
+    let [n, c, h, wd] = x.dims();
+    let [out_ch, in_ch, k, k2] = w.dims();
+    if !x.device().is_autodiff() || in_ch != c || k != k2 || k < 2 || h < k || wd < k {
+        return None;
+    }
+    let device = x.device();
+    // Even sizes: a stride-2 window never reads an added last row or column.
+    let (he, we) = (h.div_ceil(2) * 2, wd.div_ceil(2) * 2);
+    let mut x = x;
+    if he > h {
+        x = Tensor::cat(vec![x, Tensor::zeros([n, c, 1, wd], &device)], 2);
+    }
+    if we > wd {
+        x = Tensor::cat(vec![x, Tensor::zeros([n, c, he, 1], &device)], 3);
+    }
+    // x[n, c, 2y + a, 2x + b] → xp[n, (2a + b)·c + c, y, x].
+    let x: Tensor<6> = x.reshape([n, c, he / 2, 2, we / 2, 2]);
+    let xp: Tensor<4> = x.permute([0, 3, 5, 1, 2, 4]).reshape([n, 4 * c, he / 2, we / 2]);
+    // w[o, c, 2u + a, 2v + b] (zero past k) → wp[o, (2a + b)·c + c, u, v].
+    let kh = k.div_ceil(2);
+    let mut w = w;
+    if 2 * kh > k {
+        w = Tensor::cat(vec![w, Tensor::zeros([out_ch, c, 1, k], &device)], 2);
+        w = Tensor::cat(vec![w, Tensor::zeros([out_ch, c, 2 * kh, 1], &device)], 3);
+    }
+    let w: Tensor<6> = w.reshape([out_ch, c, kh, 2, kh, 2]);
+    let wp: Tensor<4> = w.permute([0, 3, 5, 1, 2, 4]).reshape([out_ch, 4 * c, kh, kh]);
+    conv2d_tracked(xp, wp, 0)
 }
 
 /// The stride-1 correlation of `x` (`[n, in, h, w]`) with `w` (`[out, in, k, k]`, square), zero

@@ -352,6 +352,11 @@ pub fn conv2d_resample(
     }
     if down > 1 && up == 1 {
         let x = fir(x, 1, 1, [px0, px1, py0, py1], 1.0);
+        if down == 2 && choice == KernelChoice::Auto && groups == 1 {
+            if let Some(y) = cpu_autodiff::conv2d_stride2_tracked(x.clone(), w.clone()) {
+                return y;
+            }
+        }
         return conv2d(x, w, None, ConvOptions::new([down, down], [0, 0], [1, 1], groups));
     }
     if up > 1 {

@@ -1,15 +1,15 @@
 //! Runtime CPU-feature dispatch for the CPU kernels' hot loops.
 //!
 //! The binary is built for baseline x86-64 (SSE2, 4 floats per instruction) so it runs on any
-//! machine; almost every x86-64 CPU in use has AVX2 (8 floats). [`multiversion!`] compiles a
-//! function twice, once for baseline and once with AVX2 enabled, and picks one per call from the
-//! CPU's features (a cached atomic load). Both copies run the same scalar operations in the same
+//! machine; almost every x86-64 CPU in use has AVX2 (8 floats), many servers AVX-512 (16).
+//! [`multiversion!`] compiles a function three times, for baseline, AVX2 and AVX-512F, and picks
+//! one per call from the CPU's features (a cached atomic load). Both copies run the same scalar operations in the same
 //! order per element (the loops are element-wise, and without FMA contraction), so the results
 //! are bit-identical; only the instruction width differs (`tests/cli.rs` checks this end to end
 //! with `STYLESCOPE_SIMD=baseline`).
 
-/// Wraps a free function (no generics, no `self`) so its body runs as AVX2 code where the CPU has
-/// it. Callees the body uses should be `#[inline(always)]` or multiversioned themselves.
+/// Wraps a free function (no generics, no `self`) so its body runs as AVX-512 or AVX2 code where
+/// the CPU has it. Callees the body uses should be `#[inline(always)]` or multiversioned themselves.
 macro_rules! multiversion {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$meta])*
@@ -19,6 +19,15 @@ macro_rules! multiversion {
             fn portable($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             {
+                #[target_feature(enable = "avx512f")]
+                #[allow(clippy::too_many_arguments)]
+                fn avx512($($arg: $ty),*) $(-> $ret)? {
+                    portable($($arg),*)
+                }
+                if $crate::kernels::simd::avx512() {
+                    // SAFETY: the CPU supports AVX-512F, the only feature `avx512` is compiled with.
+                    return unsafe { avx512($($arg),*) };
+                }
                 #[target_feature(enable = "avx2")]
                 #[allow(clippy::too_many_arguments)]
                 fn avx2($($arg: $ty),*) $(-> $ret)? {
@@ -43,14 +52,30 @@ pub fn avx2() -> bool {
     *AVX2.get_or_init(|| std::arch::is_x86_feature_detected!("avx2") && std::env::var("STYLESCOPE_SIMD").map_or(true, |v| v != "baseline"))
 }
 
+/// Whether the multiversioned loops run their AVX-512 copy: the CPU has AVX-512F and the
+/// environment does not ask for the baseline. Decided once per process.
+#[cfg(target_arch = "x86_64")]
+pub fn avx512() -> bool {
+    static AVX512: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVX512.get_or_init(|| avx2() && std::arch::is_x86_feature_detected!("avx512f"))
+}
+
 /// The vector instructions the CPU kernels use on this machine, for benchmark reports: our loops
 /// (AVX2 or baseline) and the GEMM's microkernels (gemm picks AVX-512, AVX2+FMA or baseline).
 pub fn description() -> String {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
-        let loops = if avx2() { "AVX2" } else { "SSE2" };
-        let gemm = if has!("avx512f") && has!("avx512bw") && has!("avx512cd") && has!("avx512dq") && has!("avx512vl") {
+        let loops = if avx512() {
+            "AVX-512"
+        } else if avx2() {
+            "AVX2"
+        } else {
+            "SSE2"
+        };
+        let gemm = if crate::kernels::avx512::available() {
+            "AVX-512 conv/GEMM tiles"
+        } else if has!("avx512f") && has!("avx512bw") && has!("avx512cd") && has!("avx512dq") && has!("avx512vl") {
             "AVX-512"
         } else if has!("avx2") && has!("fma") {
             "AVX2+FMA"
