@@ -95,10 +95,18 @@ unsafe fn step(acc: &mut [[__m512; 4]; ROWS], a: *const f32, a_row: isize, b: *c
 /// CPU lacks AVX-512F.
 #[allow(clippy::too_many_arguments)]
 pub fn conv_wide(src: &[f32], plane: usize, in_ch: usize, offsets: &[usize], weight: &[f32], out_ch: usize, n: usize, out_scale: &[f32], threads: usize) -> Option<Vec<f32>> {
+    let mut wide = vec![0f32; out_ch * n];
+    conv_wide_into(src, plane, in_ch, offsets, weight, out_ch, n, out_scale, threads, &mut wide).then_some(wide)
+}
+
+/// [`conv_wide`] into `wide` (`out_ch · n` values, every one written): false, and nothing
+/// written, where the CPU lacks AVX-512F or the sizes do not fit.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_wide_into(src: &[f32], plane: usize, in_ch: usize, offsets: &[usize], weight: &[f32], out_ch: usize, n: usize, out_scale: &[f32], threads: usize, wide: &mut [f32]) -> bool {
     let taps = offsets.len();
     let last = offsets.iter().max().map(|m| in_ch.saturating_sub(1) * plane + m + n);
-    if !available() || weight.len() != out_ch * in_ch * taps || last.is_none_or(|l| l > src.len()) {
-        return None;
+    if !available() || weight.len() != out_ch * in_ch * taps || last.is_none_or(|l| l > src.len()) || wide.len() != out_ch * n {
+        return false;
     }
     #[cfg(target_arch = "x86_64")]
     {
@@ -122,7 +130,6 @@ pub fn conv_wide(src: &[f32], plane: usize, in_ch: usize, offsets: &[usize], wei
         // Each reduction step's input view, tap-major as the packed weights.
         let views: Vec<usize> = offsets.iter().flat_map(|&off| (0..in_ch).map(move |i| i * plane + off)).collect();
         let views = &views;
-        let mut wide: Vec<f32> = Vec::with_capacity(out_ch * n);
         let dst = SharedMut(wide.as_mut_ptr());
         let packed = &packed;
         par_jobs(n.div_ceil(cols), threads, |j| {
@@ -136,18 +143,16 @@ pub fn conv_wide(src: &[f32], plane: usize, in_ch: usize, offsets: &[usize], wei
                     // SAFETY: AVX-512F is available (checked above); the tile's reads lie inside
                     // `src` (the length check above; masked lanes past `len` are not read) and
                     // `packed`; its writes are rows b·6..b·6+rows < out_ch, columns p0..p0+len
-                    // < n of `wide` (capacity out_ch·n), which only this job writes.
+                    // < n of `wide` (out_ch·n values), which only this job writes.
                     unsafe { conv_tile(src.as_ptr(), views, packed.as_ptr().add(b * taps * in_ch * ROWS), p0, len, dst.0.add(b * ROWS * n), n, rows, &scales) };
                 }
             }
         });
-        // SAFETY: the jobs wrote every column 0..n of every row 0..out_ch.
-        unsafe { wide.set_len(out_ch * n) };
-        Some(wide)
+        true
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        None
+        false
     }
 }
 

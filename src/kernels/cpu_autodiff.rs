@@ -243,6 +243,57 @@ struct Conv2dState {
     pad: usize,
 }
 
+thread_local! {
+    /// The padded stacked input and the padded-width output of [`conv_samples_avx512`], and
+    /// the output gradient and transposed input of [`conv2d_weight_grad`], kept between calls
+    /// (only grown): fresh buffers of this size cost a page fault and a zeroed page per 4 KiB.
+    static SCRATCH: std::cell::RefCell<[Vec<f32>; 2]> = const { std::cell::RefCell::new([Vec::new(), Vec::new()]) };
+}
+
+/// [`conv_samples`] on the AVX-512 tile: the samples padded and stacked straight into one
+/// scratch (`[in, n·hp, wp]`, each sample `hp = h + 2·pad` rows), one `avx512::conv_wide_into`
+/// over the whole batch into another, and each sample's `oh x ow` window read out of it. `None`
+/// where the CPU lacks AVX-512F.
+#[allow(clippy::too_many_arguments)]
+fn conv_samples_avx512(x: &[f32], n: usize, in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, k: usize, pad: usize) -> Option<Vec<f32>> {
+    if !super::avx512::available() || n == 0 || in_ch == 0 || out_ch == 0 {
+        return None;
+    }
+    let (hp, wp) = (h + 2 * pad, w + 2 * pad);
+    let (oh, ow) = (hp + 1 - k, wp + 1 - k);
+    let plane = n * hp * wp;
+    let npix = (n * hp + 1 - k) * wp;
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let offsets: Vec<usize> = (0..k * k).map(|tap| (tap / k) * wp + tap % k).collect();
+    SCRATCH.with(|cell| {
+        let [xp, wide] = &mut *cell.borrow_mut();
+        let len = in_ch * plane;
+        cpu::grow(xp, len + k);
+        xp[len..len + k].fill(0.0);
+        // Sub-plane j = c·n + s of the stacked input is sample s's channel c, padded.
+        cpu::par_planes(&mut xp[..len], hp * wp, threads, || (), |_, j, dst| {
+            let (c, s) = (j / n, j % n);
+            cpu::pad_plane(&x[(s * in_ch + c) * h * w..(s * in_ch + c + 1) * h * w], w, pad, wp, 1.0, dst);
+        });
+        cpu::grow(wide, out_ch * npix);
+        let wide = &mut wide[..out_ch * npix];
+        if !super::avx512::conv_wide_into(&xp[..len + k], plane, in_ch, &offsets, weight, out_ch, npix, &[], threads, wide) {
+            return None;
+        }
+        let wide = &*wide;
+        let mut out = vec![0f32; n * out_ch * oh * ow];
+        // Output plane j = s·out + o: rows s·hp .. s·hp + oh of the wide output's row o.
+        cpu::par_planes(&mut out, oh * ow, threads, || (), |_, j, dst| {
+            let (s, o) = (j / out_ch, j % out_ch);
+            for (r, row) in dst.chunks_mut(ow).enumerate() {
+                let at = o * npix + (s * hp + r) * wp;
+                row.copy_from_slice(&wide[at..at + ow]);
+            }
+        });
+        Some(out)
+    })
+}
+
 /// The samples of `x` (`[n, c, h, w]`) stacked into one tall image per channel
 /// (`[c, n·h + (n−1)·gap, w]`), `gap` zero rows between consecutive samples.
 fn stack_samples(x: &[f32], n: usize, c: usize, h: usize, w: usize, gap: usize) -> Vec<f32> {
@@ -266,6 +317,9 @@ fn stack_samples(x: &[f32], n: usize, c: usize, h: usize, w: usize, gap: usize) 
 #[allow(clippy::too_many_arguments)]
 fn conv_samples(x: &[f32], n: usize, in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, k: usize, pad: usize) -> (Vec<f32>, usize, usize) {
     let (oh, ow) = (h + 2 * pad + 1 - k, w + 2 * pad + 1 - k);
+    if let Some(y) = conv_samples_avx512(x, n, in_ch, h, w, weight, out_ch, k, pad) {
+        return (y, oh, ow);
+    }
     if n <= 1 {
         return cpu::conv2d_direct(x, in_ch, h, w, weight, out_ch, k, pad, ChannelScales::default());
     }
@@ -315,10 +369,10 @@ pub fn conv2d_weight_grad(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usiz
         return dw;
     }
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
-    let fast = super::avx512::available();
-    // The output gradient on the padded width, in rows of whole 6-channel blocks for the AVX-512
-    // kernel (the extra rows zero).
-    let mut dyw = vec![0f32; if fast { out_ch.div_ceil(6) * 6 } else { out_ch } * plane];
+    if let Some(dw) = weight_grad_avx512(x, dy, n, in_ch, h, w, out_ch, k, pad) {
+        return dw;
+    }
+    let mut dyw = vec![0f32; out_ch * plane];
     for s in 0..n {
         for o in 0..out_ch {
             let src = &dy[(s * out_ch + o) * ho * wo..(s * out_ch + o + 1) * ho * wo];
@@ -326,26 +380,6 @@ pub fn conv2d_weight_grad(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usiz
                 let at = o * plane + (s * hp + r) * wp;
                 dyw[at..at + wo].copy_from_slice(&src[r * wo..(r + 1) * wo]);
             }
-        }
-    }
-    if fast {
-        // The padded input in pixel-major order `[n·hp·wp + k][in]`: a tap is a shift by
-        // `ky·wp + kx` pixels of the same copy.
-        let mut xt = vec![0f32; (plane + k) * in_ch];
-        for s in 0..n {
-            for c in 0..in_ch {
-                let src = &x[(s * in_ch + c) * h * w..(s * in_ch + c + 1) * h * w];
-                for (y, row) in src.chunks(w).enumerate() {
-                    let q0 = (s * hp + y + pad) * wp + pad;
-                    for (xx, v) in row.iter().enumerate() {
-                        xt[(q0 + xx) * in_ch + c] = *v;
-                    }
-                }
-            }
-        }
-        let offsets: Vec<usize> = (0..kk).map(|tap| (tap / k) * wp + tap % k).collect();
-        if let Some(dw) = super::avx512::weight_grad(&dyw, plane, out_ch, &xt, in_ch, &offsets, npix, threads) {
-            return dw;
         }
     }
     let blocks = (4 * threads).div_ceil(kk).clamp(1, out_ch.max(1));
@@ -383,6 +417,63 @@ pub fn conv2d_weight_grad(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usiz
         }
     });
     dw
+}
+
+/// [`conv2d_weight_grad`] on the AVX-512 tile (`avx512::weight_grad`): the output gradient on
+/// the padded width in whole 6-channel blocks of rows (the extra rows zero) and the padded input
+/// in pixel-major order `[n·hp·wp + k][in]` (a tap is a shift by `ky·wp + kx` pixels of it), both
+/// in scratch. `None` where the CPU lacks AVX-512F.
+#[allow(clippy::too_many_arguments)]
+fn weight_grad_avx512(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usize, w: usize, out_ch: usize, k: usize, pad: usize) -> Option<Vec<f32>> {
+    if !super::avx512::available() {
+        return None;
+    }
+    let (hp, wp) = (h + 2 * pad, w + 2 * pad);
+    let (ho, wo) = (hp + 1 - k, wp + 1 - k);
+    let plane = n * hp * wp;
+    let npix = (n * hp + 1 - k) * wp;
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    SCRATCH.with(|cell| {
+        let [dyw, xt] = &mut *cell.borrow_mut();
+        let rows = out_ch.div_ceil(6) * 6;
+        cpu::grow(dyw, rows * plane);
+        let dyw = &mut dyw[..rows * plane];
+        // Row o of the wide gradient: sample s's rows at s·hp.., zeros in the other rows and
+        // columns (they multiply the padding and the rows between samples).
+        cpu::par_planes(dyw, plane, threads, || (), |_, o, row| {
+            row.fill(0.0);
+            if o >= out_ch {
+                return;
+            }
+            for s in 0..n {
+                let src = &dy[(s * out_ch + o) * ho * wo..(s * out_ch + o + 1) * ho * wo];
+                for r in 0..ho {
+                    let at = (s * hp + r) * wp;
+                    row[at..at + wo].copy_from_slice(&src[r * wo..(r + 1) * wo]);
+                }
+            }
+        });
+        cpu::grow(xt, (plane + k) * in_ch);
+        let xt = &mut xt[..(plane + k) * in_ch];
+        // Padded row by padded row (each `wp · in` values): zeros, then the sample's pixels.
+        let row_len = wp * in_ch;
+        cpu::par_planes(&mut xt[..plane * in_ch], row_len, threads, || (), |_, q, dst| {
+            dst.fill(0.0);
+            let (s, y) = (q / hp, q % hp);
+            if y < pad || y >= pad + h {
+                return;
+            }
+            for c in 0..in_ch {
+                let src = &x[((s * in_ch + c) * h + y - pad) * w..((s * in_ch + c) * h + y - pad + 1) * w];
+                for (xx, v) in src.iter().enumerate() {
+                    dst[(pad + xx) * in_ch + c] = *v;
+                }
+            }
+        });
+        xt[plane * in_ch..].fill(0.0);
+        let offsets: Vec<usize> = (0..k * k).map(|tap| (tap / k) * wp + tap % k).collect();
+        super::avx512::weight_grad(dyw, plane, out_ch, xt, in_ch, &offsets, npix, threads)
+    })
 }
 
 impl Backward<Flex, 2> for Conv2dBackward {
