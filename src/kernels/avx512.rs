@@ -27,7 +27,7 @@
 //! convolution under autodiff (tests/kernels.rs).
 
 #[cfg(target_arch = "x86_64")]
-use std::arch::x86_64::{__m512, __mmask16, _mm512_fmadd_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_setzero_ps, _mm512_add_ps, _mm512_storeu_ps, _mm512_broadcastss_ps, _mm_load_ss};
+use std::arch::x86_64::{__m512, __mmask16, _mm512_fmadd_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_setzero_ps, _mm512_add_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_storeu_ps, _mm512_broadcastss_ps, _mm_load_ss};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::cpu::{par_jobs, SharedMut};
@@ -266,6 +266,58 @@ unsafe fn gemm_tile(k: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const
         } else {
             dst.copy_from_slice(&out[..len]);
         }
+    }
+}
+
+/// `out[o] = Σ f · src[off + o]` over the `(f, off)` taps in order, as `cpu::filter_sum`'s
+/// loops compute it (a multiply then an add per tap, no FMA: bit-identical), 64 outputs at a time
+/// in four vectors, the row's tail masked. False (nothing done) where the loops do not run
+/// AVX-512 (`kernels::simd::avx512`) or a tap would read past `src`.
+pub(crate) fn filter_sum(out: &mut [f32], src: &[f32], taps: &[(f32, usize)]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let n = out.len();
+        if !crate::kernels::simd::avx512() || taps.iter().any(|&(_, off)| off + n > src.len()) {
+            return false;
+        }
+        // SAFETY: AVX-512F is available (simd::avx512) and every tap's run lies inside `src`.
+        unsafe { filter_sum_tiles(out, src, taps) };
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (out, src, taps);
+        false
+    }
+}
+
+/// [`filter_sum`]'s vectors.
+///
+/// # Safety
+/// AVX-512F is available and `off + out.len() ≤ src.len()` for every tap.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn filter_sum_tiles(out: &mut [f32], src: &[f32], taps: &[(f32, usize)]) {
+    let n = out.len();
+    let mut o = 0;
+    while o < n {
+        let m = masks((n - o).min(COLS));
+        let mut acc = [_mm512_setzero_ps(); 4];
+        for &(f, off) in taps {
+            let fv = _mm512_set1_ps(f);
+            let p = src.as_ptr().wrapping_add(off + o);
+            for (j, a) in acc.iter_mut().enumerate() {
+                // SAFETY: unmasked lanes are src[off + o + 16j + l] with o + 16j + l < n, inside
+                // `src` (the caller's guarantee); masked lanes are not read.
+                let v = unsafe { _mm512_maskz_loadu_ps(m[j], p.wrapping_add(16 * j)) };
+                *a = _mm512_add_ps(*a, _mm512_mul_ps(fv, v));
+            }
+        }
+        for (j, a) in acc.iter().enumerate() {
+            // SAFETY: unmasked lanes are out[o + 16j + l] with o + 16j + l < n.
+            unsafe { _mm512_mask_storeu_ps(out.as_mut_ptr().wrapping_add(o + 16 * j), m[j], *a) };
+        }
+        o += COLS;
     }
 }
 

@@ -131,7 +131,13 @@ impl FilteredLrelu {
             None => {
                 for oy in 0..oh {
                     up_row(&s.a, oy * d, &mut s.b[..row], &mut s.taps);
-                    for (ox, o) in dst[oy * ow..(oy + 1) * ow].iter_mut().enumerate() {
+                    let out = &mut dst[oy * ow..(oy + 1) * ow];
+                    if d == 1 {
+                        // The up-sampled row itself (the backward's recomputed pre-activation).
+                        interleave(&s.b[..row], p, out);
+                        continue;
+                    }
+                    for (ox, o) in out.iter_mut().enumerate() {
                         let i = ox * d;
                         *o = s.b[(i % p) * cnt + i / p];
                     }
@@ -250,6 +256,10 @@ fn phase_sums(out: &mut [f32], src: &[f32], taps: &[Vec<(f32, usize)>], ow: usiz
 /// src[ψ·len + m]` for every `out` element.
 fn interleave(src: &[f32], q: usize, out: &mut [f32]) {
     let len = src.len() / q;
+    if q == 1 {
+        out.copy_from_slice(&src[..out.len()]);
+        return;
+    }
     if q == 2 {
         let (even, odd) = src.split_at(len);
         let mut pairs = out.chunks_exact_mut(2);
@@ -267,12 +277,22 @@ fn interleave(src: &[f32], q: usize, out: &mut [f32]) {
     }
 }
 
+/// `out[o] = Σ f · src[off + o]` over the `(f, off)` taps in order (zero for none): the AVX-512
+/// copy where the loops run AVX-512 (explicit masked vectors: the compiled loops kept their
+/// block sums on the stack and did rows under 16 one value at a time), else [`filter_sum_loops`].
+/// Every copy computes each output as the same multiplies and adds in the same order.
+fn filter_sum(out: &mut [f32], src: &[f32], taps: &[(f32, usize)]) {
+    if !crate::kernels::avx512::filter_sum(out, src, taps) {
+        filter_sum_loops(out, src, taps);
+    }
+}
+
 multiversion! {
-    /// `out[o] = Σ f · src[off + o]` over the `(f, off)` taps in order (zero for none). Outputs
-    /// go a block at a time: the block's sums stay in registers while every tap is added, so
-    /// each output is stored once and each source value loaded once. Blocks of 64 (eight AVX2
-    /// vectors: enough independent additions to cover their latency), 16 for short rows.
-    fn filter_sum(out: &mut [f32], src: &[f32], taps: &[(f32, usize)]) {
+    /// [`filter_sum`]'s loops. Outputs go a block at a time: the block's sums stay in registers
+    /// while every tap is added, so each output is stored once and each source value loaded once.
+    /// Blocks of 64 (eight AVX2 vectors: enough independent additions to cover their latency),
+    /// 16 for short rows.
+    fn filter_sum_loops(out: &mut [f32], src: &[f32], taps: &[(f32, usize)]) {
         let n = out.len();
         if n >= 64 {
             sum_blocks::<64>(out, src, taps);
