@@ -46,12 +46,10 @@ fn tracked_primitive<const D: usize>(x: &Tensor<D>) -> Option<AdTensor> {
     x.clone().try_into_primitive::<AdFlex>().ok()
 }
 
-/// A flex primitive's values on the host.
-fn host<const D: usize>(t: FlexTensor) -> Vec<f32> {
-    match HostValues::new(Tensor::<D>::from_primitive::<Flex>(t)) {
-        HostValues::Read(v) => v,
-        HostValues::Flex(f) => f.as_slice::<f32>().map(<[f32]>::to_vec).unwrap_or_default(),
-    }
+/// A flex primitive's values on the host: a view of its buffer when contiguous (no copy; holding
+/// it keeps burn from reusing the buffer in place), else the values read out.
+fn host<const D: usize>(t: FlexTensor) -> HostValues {
+    HostValues::new(Tensor::<D>::from_primitive::<Flex>(t))
 }
 
 /// Host values as a flex primitive of `shape`.
@@ -114,7 +112,7 @@ impl Backward<Flex, 1> for Upfirdn2dBackward {
         let dy = host::<4>(grads.consume::<Flex>(&ops.node));
         let Some(parent) = parent else { return };
         let Upfirdn2dState { shape: [n, c, h, w], out_hw, op } = ops.state;
-        let dx = op.run(&dy, n * c, out_hw.0, out_hw.1, &[]);
+        let dx = op.run(dy.values(), n * c, out_hw.0, out_hw.1, &[]);
         if let Some(dx) = primitive(dx, [n, c, h, w]) {
             grads.register::<Flex>(parent.id, dx);
         }
@@ -134,7 +132,7 @@ pub fn upfirdn2d_tracked(x: Tensor<4>, f: Option<&Taps>, up: usize, down: usize,
     let ad = tracked_primitive(&x)?;
     let guard = ad.node();
     let xs = host::<4>(ad.into_primitive());
-    let out = primitive(op.run(&xs, n * c, h, w, &[]), [n, c, oh, ow])?;
+    let out = primitive(op.run(xs.values(), n * c, h, w, &[]), [n, c, oh, ow])?;
     let state = Upfirdn2dState { shape: [n, c, h, w], out_hw: (oh, ow), op: back };
     let out = match Upfirdn2dBackward.prepare::<NoCheckpointing>([guard]).compute_bound().stateful() {
         OpsKind::Tracked(prep) => prep.finish(state, out),
@@ -150,8 +148,8 @@ struct FilteredLreluBackward;
 struct FilteredLreluState {
     op: FilteredLrelu,
     shape: [usize; 4],
-    x: Vec<f32>,
-    bias: Vec<f32>,
+    x: HostValues,
+    bias: HostValues,
 }
 
 /// The size of `filtered_lrelu`'s up-sampled (pre-activation) plane for an input of `h x w`.
@@ -177,15 +175,19 @@ impl Backward<Flex, 2> for FilteredLreluBackward {
         let (oh, ow) = op.output_size(h, w);
         // Down-sampling, transposed: the gradient at the activation's output.
         let Some(down_t) = transposed_op(op.fd.as_ref(), 1, op.down, [0; 4], 1.0, (mh, mw), (oh, ow)) else { return };
-        let mut g = down_t.run(&dy, planes, oh, ow, &[]);
+        let mut g = down_t.run(dy.values(), planes, oh, ow, &[]);
         // The pre-activation v (bias + up-sampling) and the activation's derivative on it.
         let up_pass = FilteredLrelu { down: 1, gain: 1.0, slope: 1.0, clamp: None, fd: None, ..op.clone() };
-        let v = up_pass.run(&x, planes, h, w, &bias);
-        for (gi, &vi) in g.iter_mut().zip(&v) {
-            let s = if vi > 0.0 { 1.0 } else { op.slope };
-            let clipped = op.clamp.is_some_and(|limit| (vi * s * op.gain).abs() > limit);
-            *gi = if clipped { 0.0 } else { *gi * s * op.gain };
-        }
+        let v = up_pass.run(x.values(), planes, h, w, bias.values());
+        let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+        let (slope, gain, clamp) = (op.slope, op.gain, op.clamp);
+        cpu::par_planes(&mut g, mh * mw, threads, || (), |_, p, plane| {
+            for (gi, &vi) in plane.iter_mut().zip(&v[p * mh * mw..(p + 1) * mh * mw]) {
+                let s = if vi > 0.0 { 1.0 } else { slope };
+                let clipped = clamp.is_some_and(|limit| (vi * s * gain).abs() > limit);
+                *gi = if clipped { 0.0 } else { *gi * s * gain };
+            }
+        });
         // Up-sampling, transposed: the gradient at x + bias.
         let fu = op.fu.clone().map(Taps::Separable);
         let Some(up_t) = transposed_op(fu.as_ref(), op.up, 1, op.padding, (op.up * op.up) as f64, (h, w), (mh, mw)) else { return };
@@ -221,7 +223,7 @@ pub fn filtered_lrelu_tracked(op: &FilteredLrelu, x: Tensor<4>, bias: Tensor<1>)
     let xs = host::<4>(xa.into_primitive());
     let bs = host::<1>(ba.into_primitive());
     let (oh, ow) = op.output_size(h, w);
-    let out = primitive(op.run(&xs, n * c, h, w, &bs), [n, c, oh, ow])?;
+    let out = primitive(op.run(xs.values(), n * c, h, w, bs.values()), [n, c, oh, ow])?;
     let out = match FilteredLreluBackward.prepare::<NoCheckpointing>([gx, gb]).compute_bound().stateful() {
         OpsKind::Tracked(prep) => prep.finish(FilteredLreluState { op: op.clone(), shape: [n, c, h, w], x: xs, bias: bs }, out),
         OpsKind::UnTracked(prep) => prep.finish(out),
@@ -235,8 +237,8 @@ struct Conv2dBackward;
 #[derive(Clone, Debug)]
 struct Conv2dState {
     /// The input `[n, in, h, w]` and the weights `[out, in, k, k]`, as the forward read them.
-    x: Vec<f32>,
-    w: Vec<f32>,
+    x: HostValues,
+    w: HostValues,
     shape: [usize; 4],
     out_ch: usize,
     k: usize,
@@ -485,14 +487,14 @@ impl Backward<Flex, 2> for Conv2dBackward {
         let Conv2dState { x, w, shape: [n, c, h, wd], out_ch, k, pad } = ops.state;
         let (oh, ow) = (h + 2 * pad + 1 - k, wd + 2 * pad + 1 - k);
         if let Some(p) = parent_x {
-            let wt = transposed_flipped(&w, out_ch, c, k);
-            let (dx, _, _) = conv_samples(&dy, n, out_ch, oh, ow, &wt, c, k, k - 1 - pad);
+            let wt = transposed_flipped(w.values(), out_ch, c, k);
+            let (dx, _, _) = conv_samples(dy.values(), n, out_ch, oh, ow, &wt, c, k, k - 1 - pad);
             if let Some(dx) = primitive(dx, [n, c, h, wd]) {
                 grads.register::<Flex>(p.id, dx);
             }
         }
         if let Some(p) = parent_w {
-            let dw = conv2d_weight_grad(&x, &dy, n, c, h, wd, out_ch, k, pad);
+            let dw = conv2d_weight_grad(x.values(), dy.values(), n, c, h, wd, out_ch, k, pad);
             if let Some(dw) = primitive(dw, [out_ch, c, k, k]) {
                 grads.register::<Flex>(p.id, dw);
             }
@@ -552,7 +554,7 @@ pub fn conv2d_tracked(x: Tensor<4>, w: Tensor<4>, pad: usize) -> Option<Tensor<4
     let (gx, gw) = (xa.node(), wa.node());
     let xs = host::<4>(xa.into_primitive());
     let ws = host::<4>(wa.into_primitive());
-    let (y, oh, ow) = conv_samples(&xs, n, c, h, wd, &ws, out_ch, k, pad);
+    let (y, oh, ow) = conv_samples(xs.values(), n, c, h, wd, ws.values(), out_ch, k, pad);
     let out = primitive(y, [n, out_ch, oh, ow])?;
     let out = match Conv2dBackward.prepare::<NoCheckpointing>([gx, gw]).compute_bound().stateful() {
         OpsKind::Tracked(prep) => prep.finish(Conv2dState { x: xs, w: ws, shape: [n, c, h, wd], out_ch, k, pad }, out),

@@ -275,6 +275,7 @@ fn join_planes(mut parts: Vec<(Vec<f32>, usize, usize)>, lead: [usize; 2], devic
 /// A float tensor's values on the host, for the CPU kernels: a view of the flex backend's own
 /// buffer when the tensor lives there contiguously (no copy, even when the buffer is shared, as
 /// a module's weights are), else the values read out.
+#[derive(Clone, Debug)]
 pub(crate) enum HostValues {
     Flex(FlexTensor),
     Read(Vec<f32>),
