@@ -1,9 +1,10 @@
 //! Register-blocked AVX-512 kernels for the stride-1 convolution and its weight gradient, the
 //! GEMMs that dominate a training step on the CPU.
 //!
-//! The gemm crate reaches about half of this machine kind's peak on the convolutions' shapes
-//! (≈60 of ≈120 GFLOP/s per core on a 2048³ product; OpenBLAS reaches ≈120), and the k² GEMM
-//! calls per convolution each pack their operands again. Both kernels here are one microkernel,
+//! The gemm crate ran the convolutions' products at ~100–145 GFLOP/s on the 2 cores of this
+//! project's AVX-512 VMs (58–86 GFLOP/s on one core for a 2048³ product, where OpenBLAS's AVX2
+//! kernel gives 245 on both), and the k² GEMM calls per convolution each pack their operands
+//! again; the tiles here run the same convolutions at ~300 (benches/RESULTS.md). Both kernels here are one microkernel,
 //! `acc[6][64] += a[6] ⊗ b[64]` per reduction step (24 zmm accumulators, 4 loads and 6
 //! broadcasts per 24 FMAs), fed straight from the layouts the callers already have, with no
 //! packing of the large operand:
