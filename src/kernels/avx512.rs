@@ -90,6 +90,25 @@ unsafe fn step(acc: &mut [[__m512; 4]; ROWS], a: *const f32, a_row: isize, b: *c
 }
 
 
+/// The accumulators as a 6 x 64 array on the stack, for a tile's partial rows and columns:
+/// storing them straight to the destination (rows up to `rows` only) made LLVM keep them in
+/// memory and store all 24 every reduction step.
+///
+/// # Safety
+/// AVX-512F is available (the callers are AVX-512F functions).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn spilled(acc: &[[__m512; 4]; ROWS]) -> [[f32; COLS]; ROWS] {
+    let mut tile = [[0f32; COLS]; ROWS];
+    for (row, out) in acc.iter().zip(tile.iter_mut()) {
+        for (j, v) in row.iter().enumerate() {
+            // SAFETY: 16 lanes inside the 64-value row; AVX-512F (the caller's guarantee).
+            unsafe { _mm512_storeu_ps(out.as_mut_ptr().add(16 * j), *v) };
+        }
+    }
+    tile
+}
+
 /// `wide[o, p] = scale[o] · Σ_tap Σ_i w[o, i, tap] · src[i · plane + offsets[tap] + p]` for
 /// `o < out_ch`, `p < n`; `w` is `[out_ch, in_ch, taps]` and an empty `out_scale` means ones.
 /// The caller guarantees `src.len() ≥ (in_ch − 1) · plane + max(offsets) + n`. `None` where the
@@ -175,15 +194,8 @@ unsafe fn conv_tile(src: *const f32, views: &[usize], packed: *const f32, p0: us
         // SAFETY: the caller's guarantees.
         unsafe { step(&mut acc, packed.wrapping_add(k * ROWS), 1, src.wrapping_add(off), &m) };
     }
-    // The tile through a stack buffer: storing the accumulators straight to `dst` (rows up to
-    // `rows` only) made LLVM keep them in memory and store all 24 every reduction step.
-    let mut tile = [[0f32; COLS]; ROWS];
-    for (row, out) in acc.iter().zip(tile.iter_mut()) {
-        for (j, v) in row.iter().enumerate() {
-            // SAFETY: 16 lanes inside the 64-value row.
-            unsafe { _mm512_storeu_ps(out.as_mut_ptr().add(16 * j), *v) };
-        }
-    }
+    // SAFETY: AVX-512F is available (this function's contract).
+    let tile = unsafe { spilled(&acc) };
     for (r, (out, scale)) in tile.iter().zip(scales).enumerate().take(rows) {
         // SAFETY: row r < rows, columns p0..p0+len (the caller's bounds).
         let dst = unsafe { std::slice::from_raw_parts_mut(dst.add(r * n + p0), len) };
@@ -251,14 +263,8 @@ unsafe fn gemm_tile(k: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const
         // SAFETY: the caller's guarantees (a_rs is a row stride: the step's `a_row`).
         unsafe { step(&mut acc, a.wrapping_offset(c as isize * a_cs), a_rs, b.wrapping_offset(c as isize * b_rs), &m) };
     }
-    // Through a stack buffer, as in `conv_tile`.
-    let mut tile = [[0f32; COLS]; ROWS];
-    for (row, out) in acc.iter().zip(tile.iter_mut()) {
-        for (j, v) in row.iter().enumerate() {
-            // SAFETY: 16 lanes inside the 64-value row.
-            unsafe { _mm512_storeu_ps(out.as_mut_ptr().add(16 * j), *v) };
-        }
-    }
+    // SAFETY: AVX-512F is available (this function's contract).
+    let tile = unsafe { spilled(&acc) };
     for (r, out) in tile.iter().enumerate().take(rows) {
         // SAFETY: row r < rows, columns 0..len (the caller's bounds).
         let dst = unsafe { std::slice::from_raw_parts_mut(dst.wrapping_offset(r as isize * dst_rs), len) };

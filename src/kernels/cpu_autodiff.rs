@@ -252,6 +252,36 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<[Vec<f32>; 2]> = const { std::cell::RefCell::new([Vec::new(), Vec::new()]) };
 }
 
+/// The layout of a batch stacked for one convolution (each sample padded to `hp x wp`, planes of
+/// `n·hp·wp`), its `oh x ow` outputs, the `npix` padded-width output positions the product runs
+/// over and each tap's shift; and the thread count.
+struct Stacked {
+    hp: usize,
+    wp: usize,
+    oh: usize,
+    ow: usize,
+    plane: usize,
+    npix: usize,
+    offsets: Vec<usize>,
+    threads: usize,
+}
+
+impl Stacked {
+    fn new(n: usize, h: usize, w: usize, k: usize, pad: usize) -> Self {
+        let (hp, wp) = (h + 2 * pad, w + 2 * pad);
+        Self {
+            hp,
+            wp,
+            oh: hp + 1 - k,
+            ow: wp + 1 - k,
+            plane: n * hp * wp,
+            npix: (n * hp + 1 - k) * wp,
+            offsets: (0..k * k).map(|tap| (tap / k) * wp + tap % k).collect(),
+            threads: std::thread::available_parallelism().map_or(1, |t| t.get()),
+        }
+    }
+}
+
 /// [`conv_samples`] on the AVX-512 tile: the samples padded and stacked straight into one
 /// scratch (`[in, n·hp, wp]`, each sample `hp = h + 2·pad` rows), one `avx512::conv_wide_into`
 /// over the whole batch into another, and each sample's `oh x ow` window read out of it. `None`
@@ -261,12 +291,7 @@ fn conv_samples_avx512(x: &[f32], n: usize, in_ch: usize, h: usize, w: usize, we
     if !super::avx512::available() || n == 0 || in_ch == 0 || out_ch == 0 {
         return None;
     }
-    let (hp, wp) = (h + 2 * pad, w + 2 * pad);
-    let (oh, ow) = (hp + 1 - k, wp + 1 - k);
-    let plane = n * hp * wp;
-    let npix = (n * hp + 1 - k) * wp;
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
-    let offsets: Vec<usize> = (0..k * k).map(|tap| (tap / k) * wp + tap % k).collect();
+    let Stacked { hp, wp, oh, ow, plane, npix, offsets, threads } = Stacked::new(n, h, w, k, pad);
     SCRATCH.with(|cell| {
         let [xp, wide] = &mut *cell.borrow_mut();
         let len = in_ch * plane;
@@ -430,11 +455,7 @@ fn weight_grad_avx512(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usize, w
     if !super::avx512::available() {
         return None;
     }
-    let (hp, wp) = (h + 2 * pad, w + 2 * pad);
-    let (ho, wo) = (hp + 1 - k, wp + 1 - k);
-    let plane = n * hp * wp;
-    let npix = (n * hp + 1 - k) * wp;
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let Stacked { hp, wp, oh: ho, ow: wo, plane, npix, offsets, threads } = Stacked::new(n, h, w, k, pad);
     SCRATCH.with(|cell| {
         let [dyw, xt] = &mut *cell.borrow_mut();
         let rows = out_ch.div_ceil(6) * 6;
@@ -473,7 +494,6 @@ fn weight_grad_avx512(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usize, w
             }
         });
         xt[plane * in_ch..].fill(0.0);
-        let offsets: Vec<usize> = (0..k * k).map(|tap| (tap / k) * wp + tap % k).collect();
         super::avx512::weight_grad(dyw, plane, out_ch, xt, in_ch, &offsets, npix, threads)
     })
 }
