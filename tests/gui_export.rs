@@ -35,7 +35,12 @@ fn keyframes_export_to_frames_that_equal_gen() {
     h.step();
     h.state_mut().settings.latent.x = 5.0;
     h.state_mut().settings.latent.psi = 1.0;
-    h.step();
+    step_until(&mut h, "the second view", |a| !a.is_busy());
+    // A second click within egui's double-click delay (0.3 s; each harness frame is 0.25 s) is a
+    // double click, not another click: let a second pass, as between two deliberate clicks.
+    for _ in 0..4 {
+        h.step();
+    }
     h.get_by_label("Add current view").click();
     h.step();
     assert_eq!(h.state().settings.timeline.keyframes.len(), 2);
