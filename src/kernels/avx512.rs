@@ -29,7 +29,6 @@
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::{__m512, __mmask16, _mm512_fmadd_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_setzero_ps, _mm512_add_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_storeu_ps, _mm512_broadcastss_ps, _mm_load_ss};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::cpu::{par_jobs, SharedMut};
 
@@ -331,6 +330,8 @@ unsafe fn filter_sum_tiles(out: &mut [f32], src: &[f32], taps: &[(f32, usize)]) 
 /// Pixels per weight-gradient chunk: the chunk's output gradient (all output channels) and
 /// transposed input stay in L2 while every tile sweeps them.
 const CHUNK: usize = 256;
+/// Groups of chunks summed separately (then in order): work for up to this many threads.
+const GROUPS: usize = 8;
 
 /// `∂W[o, i, t] = Σ_{p < npix} dy[o · plane + p] · xt[(p + offsets[t]) · in_ch + i]` as
 /// `[out_ch, in_ch, taps]`: `dy` holds at least `⌈out_ch / 6⌉ · 6` rows `plane` apart (rows past
@@ -349,16 +350,17 @@ pub fn weight_grad(dy: &[f32], plane: usize, out_ch: usize, xt: &[f32], in_ch: u
     {
         let col_blocks = in_ch.div_ceil(COLS);
         let size = taps * blocks * ROWS * in_ch;
-        let next = AtomicUsize::new(0);
-        // Each worker sums whole chunks into its own [tap][out rows][in] buffer.
-        let worker = || {
+        // A fixed number of groups of consecutive chunks, each summed in order into its own
+        // [tap][out rows][in] buffer, and the groups added in order: the same sums in the same
+        // order whichever thread takes which group, so training stays bit-reproducible (a resumed
+        // run equals an uninterrupted one).
+        let chunks = npix.div_ceil(CHUNK);
+        let groups = chunks.min(GROUPS);
+        let sums: Vec<std::sync::Mutex<Vec<f32>>> = (0..groups).map(|_| std::sync::Mutex::new(Vec::new())).collect();
+        par_jobs(groups, threads, |g| {
             let mut acc = vec![0f32; size];
-            loop {
-                let chunk = next.fetch_add(1, Ordering::Relaxed);
+            for chunk in g * chunks / groups..(g + 1) * chunks / groups {
                 let p0 = chunk * CHUNK;
-                if p0 >= npix {
-                    break;
-                }
                 let len = CHUNK.min(npix - p0);
                 for (t, &off) in offsets.iter().enumerate() {
                     for cb in 0..col_blocks {
@@ -370,21 +372,16 @@ pub fn weight_grad(dy: &[f32], plane: usize, out_ch: usize, xt: &[f32], in_ch: u
                             // b·6..b·6+6 (< ⌈out/6⌉·6 rows), columns p0..p0+len ≤ npix, and xt
                             // rows p0+off..p0+off+len < npix+span, columns i0..i0+cols ≤ in_ch
                             // (the length checks above); writes rows b·6.. of tap t, columns
-                            // i0..i0+cols of this worker's own `acc`.
+                            // i0..i0+cols of this group's own `acc`.
                             unsafe { grad_tile(dy.as_ptr().add(b * ROWS * plane + p0), plane, xt.as_ptr().add((p0 + off) * in_ch + i0), in_ch, len, cols, acc.as_mut_ptr().add(at)) };
                         }
                     }
                 }
             }
-            acc
-        };
-        let parts: Vec<Vec<f32>> = std::thread::scope(|s| {
-            let helpers: Vec<_> = (1..threads.max(1)).map(|_| s.spawn(worker)).collect();
-            let mut parts = vec![worker()];
-            // A panicking helper re-raises its panic here.
-            parts.extend(helpers.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))));
-            parts
+            // A poisoned lock only means another group panicked; the scope re-raises that.
+            *sums[g].lock().unwrap_or_else(|e| e.into_inner()) = acc;
         });
+        let parts: Vec<Vec<f32>> = sums.into_iter().map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner())).collect();
         let mut dw = vec![0f32; out_ch * in_ch * taps];
         let dst = SharedMut(dw.as_mut_ptr());
         let parts = &parts;
