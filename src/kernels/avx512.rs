@@ -32,8 +32,8 @@ use std::arch::x86_64::{__m512, __mmask16, _mm512_fmadd_ps, _mm512_mask_storeu_p
 
 use super::cpu::{par_jobs, SharedMut};
 
-/// Output channels per microkernel call.
-const ROWS: usize = 6;
+/// Output channels per microkernel call (callers pad their operands to whole blocks of these).
+pub(crate) const ROWS: usize = 6;
 /// Pixels (forward) or input channels (weight gradient) per microkernel call.
 const COLS: usize = 64;
 

@@ -534,8 +534,8 @@ thread_local! {
 }
 
 /// `dst = lhs · rhs` (`[m, k] x [k, n]`; `dst +=` when `accumulate`) on the calling thread
-/// through `kernels::avx512::gemm` where it applies, else the gemm crate, every matrix given by its first element and `(row, column)` strides in
-/// elements.
+/// through `kernels::avx512::gemm` where it applies, else the gemm crate, every matrix given by
+/// its first element and `(row, column)` strides in elements.
 ///
 /// # Safety
 /// Every element the three views address lies inside a live buffer, and no other thread reads or
@@ -580,6 +580,12 @@ impl ChannelScales<'_> {
     }
 }
 
+/// Where tap `(ky, kx)` of a `k x k` kernel reads, relative to its output position, in planes
+/// `wp` wide: `ky·wp + kx`, taps in `[ky][kx]` order.
+pub(crate) fn tap_offsets(k: usize, wp: usize) -> Vec<usize> {
+    (0..k * k).map(|tap| (tap / k) * wp + tap % k).collect()
+}
+
 /// `out[o, y, x] = Σ_{i, ky, kx} w[o, i, ky, kx] · xpad[i, y + ky, x + kx]` (correlation, zero
 /// padding `pad` on every side, `scales` folded in) for one image: Winograd F(6x6, 3x3)
 /// ([`crate::kernels::winograd`]) for 3x3 kernels with enough channels to amortise its
@@ -618,7 +624,7 @@ pub fn conv2d_direct(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32]
     // past the last one) with the weights `wts` (`[out, in, k, k]`). Jobs are blocks of output
     // columns (pixels), each through every tap, then its output scales.
     let gemms = |src: &[f32], plane: usize, wts: &[f32]| {
-        let offsets: Vec<usize> = (0..kk).map(|tap| (tap / k) * wp + tap % k).collect();
+        let offsets = tap_offsets(k, wp);
         if let Some(fast) = crate::kernels::avx512::conv_wide(src, plane, in_ch, &offsets, wts, out_ch, n, scales.output, threads) {
             return Some(fast);
         }

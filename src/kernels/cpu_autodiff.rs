@@ -276,7 +276,7 @@ impl Stacked {
             ow: wp + 1 - k,
             plane: n * hp * wp,
             npix: (n * hp + 1 - k) * wp,
-            offsets: (0..k * k).map(|tap| (tap / k) * wp + tap % k).collect(),
+            offsets: cpu::tap_offsets(k, wp),
             threads: std::thread::available_parallelism().map_or(1, |t| t.get()),
         }
     }
@@ -391,14 +391,14 @@ pub fn conv2d_weight_grad(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usiz
     // output rows up to the last sample's last one.
     let plane = n * hp * wp;
     let npix = (n * hp + 1 - k) * wp;
-    let mut dw = vec![0f32; out_ch * in_ch * kk];
     if n == 0 || npix == 0 {
-        return dw;
+        return vec![0f32; out_ch * in_ch * kk];
     }
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     if let Some(dw) = weight_grad_avx512(x, dy, n, in_ch, h, w, out_ch, k, pad) {
         return dw;
     }
+    let mut dw = vec![0f32; out_ch * in_ch * kk];
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     let mut dyw = vec![0f32; out_ch * plane];
     for s in 0..n {
         for o in 0..out_ch {
@@ -458,7 +458,7 @@ fn weight_grad_avx512(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usize, w
     let Stacked { hp, wp, oh: ho, ow: wo, plane, npix, offsets, threads } = Stacked::new(n, h, w, k, pad);
     SCRATCH.with(|cell| {
         let [dyw, xt] = &mut *cell.borrow_mut();
-        let rows = out_ch.div_ceil(6) * 6;
+        let rows = out_ch.div_ceil(super::avx512::ROWS) * super::avx512::ROWS;
         cpu::grow(dyw, rows * plane);
         let dyw = &mut dyw[..rows * plane];
         // Row o of the wide gradient: sample s's rows at s·hp.., zeros in the other rows and

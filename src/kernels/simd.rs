@@ -3,9 +3,9 @@
 //! The binary is built for baseline x86-64 (SSE2, 4 floats per instruction) so it runs on any
 //! machine; almost every x86-64 CPU in use has AVX2 (8 floats), many servers AVX-512 (16).
 //! [`multiversion!`] compiles a function three times, for baseline, AVX2 and AVX-512F, and picks
-//! one per call from the CPU's features (a cached atomic load). Both copies run the same scalar operations in the same
-//! order per element (the loops are element-wise, and without FMA contraction), so the results
-//! are bit-identical; only the instruction width differs (`tests/cli.rs` checks this end to end
+//! one per call from the CPU's features (a cached atomic load). All copies run the same scalar
+//! operations in the same order per element (the loops are element-wise, and without FMA
+//! contraction), so the results are bit-identical; only the instruction width differs (`tests/cli.rs` checks this end to end
 //! with `STYLESCOPE_SIMD=baseline`).
 
 /// Wraps a free function (no generics, no `self`) so its body runs as AVX-512 or AVX2 code where
@@ -61,7 +61,8 @@ pub fn avx512() -> bool {
 }
 
 /// The vector instructions the CPU kernels use on this machine, for benchmark reports: our loops
-/// (AVX2 or baseline) and the GEMM's microkernels (gemm picks AVX-512, AVX2+FMA or baseline).
+/// (AVX-512, AVX2 or baseline) and the products (our AVX-512 tiles, else the gemm crate's
+/// AVX-512, AVX2+FMA or baseline microkernels).
 pub fn description() -> String {
     #[cfg(target_arch = "x86_64")]
     {
