@@ -469,3 +469,65 @@ fn cpu_conv2d_backward_matches_reference() {
     let err = (fd - predicted).abs() / predicted.abs();
     assert!(err < 1e-3, "finite difference {fd}, gradient {predicted} (relative error {err:e})");
 }
+
+/// `bias_act`'s fused CPU op under autodiff against the reference's output and gradients (x and
+/// bias) on D's and the mapping network's shapes, every activation, gain and clamp, and against
+/// finite differences.
+#[test]
+fn cpu_bias_act_backward_matches_reference() {
+    use stylescope::kernels::cpu_autodiff::bias_act_tracked;
+    use stylescope::kernels::reference::{bias_act, Activation};
+    let device = Device::flex().autodiff();
+    let grads2 = |f: &dyn Fn(Tensor<4>, Tensor<1>) -> Tensor<4>, x: &Tensor<4>, b: &Tensor<1>, r: &Tensor<4>| grads_of(f, x, b, r);
+    let acts = [(Activation::LeakyRelu(0.2), std::f64::consts::SQRT_2), (Activation::Linear, 1.0), (Activation::LeakyRelu(0.2), 0.5f64.sqrt() * std::f64::consts::SQRT_2)];
+    for (i, shape) in [[2usize, 3, 9, 9], [4, 5, 64, 64], [8, 7, 1, 1]].into_iter().enumerate() {
+        for (j, (act, gain)) in acts.into_iter().enumerate() {
+            for clamp in [None, Some(0.75)] {
+                device.seed((10 * i + j) as u64 + 200);
+                let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+                let b = Tensor::<1>::random([shape[1]], Distribution::Normal(0.0, 0.5), &device);
+                let r = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+                let slope = match act {
+                    Activation::LeakyRelu(s) => Some(s),
+                    Activation::Linear => None,
+                };
+                let ours = grads2(&|x, b| bias_act_tracked(x, b, slope, gain, clamp).expect("the CPU op takes this call"), &x, &b, &r);
+                let reference = grads2(&|x, b| bias_act(x, Some(b), act, gain, clamp), &x, &b, &r);
+                let what = format!("{shape:?} {act:?} gain {gain} clamp {clamp:?}");
+                assert!(rel_max(&ours.0, &reference.0) < 1e-6, "{what}: forward");
+                let (ex, eb) = (rel_max(&ours.1, &reference.1), rel_max(&ours.2, &reference.2));
+                assert!(ex < 1e-6 && eb < 1e-5, "{what}: gradient relative errors x {ex:e}, bias {eb:e}");
+            }
+        }
+    }
+    // FC layers' [n, c] through the dispatcher.
+    let x = Tensor::<2>::random([8, 16], Distribution::Normal(0.0, 1.0), &device).require_grad();
+    let b = Tensor::<1>::random([16], Distribution::Normal(0.0, 1.0), &device).require_grad();
+    let run = |choice| {
+        let y = stylescope::kernels::bias_act(x.clone(), Some(b.clone()), Activation::LeakyRelu(0.2), 2f64.sqrt(), None, choice);
+        let g = (y.clone() * y.clone()).sum().backward();
+        let v = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap();
+        (v(y), v(x.grad(&g).unwrap()), b.grad(&g).unwrap().into_data().try_to_vec::<f32>().unwrap())
+    };
+    let (ours, reference) = (run(stylescope::kernels::KernelChoice::Auto), run(stylescope::kernels::KernelChoice::Reference));
+    assert!(rel_max(&ours.0, &reference.0) < 1e-6 && rel_max(&ours.1, &reference.1) < 1e-6 && rel_max(&ours.2, &reference.2) < 1e-6, "[n, c]");
+    // Finite differences along a random direction, the loss in f64 (a step small enough that no
+    // element crosses the activation's or the clamp's kink).
+    device.seed(7);
+    let x = Tensor::<4>::random([2, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+    let b = Tensor::<1>::random([3], Distribution::Normal(0.0, 1.0), &device);
+    let (v, vb) = (Tensor::<4>::random([2, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device), Tensor::<1>::random([3], Distribution::Normal(0.0, 1.0), &device));
+    let r = Tensor::<4>::random([2, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+    let flat = |t: &Tensor<4>| t.clone().into_data().try_to_vec::<f32>().unwrap();
+    let (vv, vbv, rr) = (flat(&v), vb.clone().into_data().try_to_vec::<f32>().unwrap(), flat(&r));
+    for clamp in [None, Some(1.0)] {
+        let f = |x: Tensor<4>, b: Tensor<1>| bias_act_tracked(x, b, Some(0.2), 2f64.sqrt(), clamp).unwrap();
+        let (_, gx, gb) = grads_of(f, &x, &b, &r);
+        let predicted: f64 = gx.iter().zip(&vv).chain(gb.iter().zip(&vbv)).map(|(a, b)| *a as f64 * *b as f64).sum();
+        let loss = |e: f64| -> f64 { flat(&f(x.clone() + v.clone().mul_scalar(e), b.clone() + vb.clone().mul_scalar(e))).iter().zip(&rr).map(|(a, b)| *a as f64 * *b as f64).sum() };
+        let eps = 1e-4;
+        let fd = (loss(eps) - loss(-eps)) / (2.0 * eps);
+        let err = (fd - predicted).abs() / predicted.abs();
+        assert!(err < 2e-3, "clamp {clamp:?}: finite difference {fd}, gradient {predicted} (relative error {err:e})");
+    }
+}

@@ -329,8 +329,8 @@ fn sum_blocks<const B: usize>(out: &mut [f32], src: &[f32], taps: &[(f32, usize)
 }
 
 /// Splits `buf` into planes of `plane` values and hands them out one at a time to `threads`
-/// workers (the calling thread is one of them), which call `f(state, index, plane)` for each,
-/// with one `init()` state (scratch buffers) per worker. Each plane is written by one worker, so
+/// workers (the calling thread and `kernels::pool`'s helpers), which call `f(state, index,
+/// plane)` for each, with one `init()` state (scratch buffers) per worker. Each plane is written by one worker, so
 /// the result does not depend on which. Handing planes out as workers come free, rather than a
 /// fixed share each, keeps both CPUs busy when one runs slower (another process, a descheduled
 /// virtual CPU): with fixed halves, one of the two threads ran alone for 18% of a 256² image's
@@ -344,18 +344,13 @@ pub(crate) fn par_planes<S>(buf: &mut [f32], plane: usize, threads: usize, init:
     let worker = || {
         let mut state = init();
         loop {
-            // A panicking worker poisons the lock; the scope re-raises its panic afterwards.
+            // A panicking worker poisons the lock; `pool::run` re-raises its panic afterwards.
             let next = work.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).next();
             let Some((index, dst)) = next else { break };
             f(&mut state, index, dst);
         }
     };
-    std::thread::scope(|s| {
-        for _ in 0..helpers {
-            s.spawn(worker);
-        }
-        worker();
-    });
+    super::pool::run(helpers + 1, &worker);
 }
 
 /// Runs `job(j)` for every `j` in `0..jobs`, each once, on up to `threads` workers (the calling
@@ -370,12 +365,7 @@ pub(crate) fn par_jobs(jobs: usize, threads: usize, job: impl Fn(usize) + Sync) 
         }
         job(j);
     };
-    std::thread::scope(|s| {
-        for _ in 1..threads.clamp(1, jobs.max(1)) {
-            s.spawn(worker);
-        }
-        worker();
-    });
+    super::pool::run(threads.clamp(1, jobs.max(1)), &worker);
 }
 
 /// A raw pointer handed to [`par_jobs`] workers that write disjoint blocks of one buffer (the

@@ -10,6 +10,8 @@
 //!   pre-activation `v` recomputed with the kernel's up-sampling pass, the transposed
 //!   up-sampling; the bias gradient is the input gradient summed over batch and space.
 //!
+//! - `bias_act` (D's and StyleGAN2's layers, the fully-connected layers): one pass each way, the
+//!   slope and the clamp read off the output ([`bias_act_tracked`]).
 //! - The stride-2 convolution of D's down-sampling blocks: the stride-1 one on the input's pixel
 //!   phases ([`conv2d_stride2_tracked`]).
 //! - The stride-1 convolution (every 3x3 and 1x1 convolution of the modulated layers, of D's
@@ -527,37 +529,87 @@ impl Backward<Flex, 2> for Conv2dBackward {
 /// device; `None` on other devices or shapes. The same sums as a stride-1 correlation of the
 /// input's four pixel phases (space-to-depth: `4·in` channels of `⌈h/2⌉ x ⌈w/2⌉`) with the
 /// kernel split by phase (`⌈k/2⌉²` taps each, zeros where the kernel has no tap there), which
-/// runs on [`conv2d_tracked`]; burn's autodiff carries the gradients back through the
-/// reshapes. For a 3x3 kernel that is 16/9 of the products, on kernels ~3x burn's.
+/// runs on [`conv2d_tracked`]; both splits are [`phase_split_tracked`] (its gradient the
+/// adjoint gather). For a 3x3 kernel that is 16/9 of the products, on kernels ~3x burn's.
 pub fn conv2d_stride2_tracked(x: Tensor<4>, w: Tensor<4>) -> Option<Tensor<4>> {
-    let [n, c, h, wd] = x.dims();
-    let [out_ch, in_ch, k, k2] = w.dims();
+    let [_, c, h, wd] = x.dims();
+    let [_, in_ch, k, k2] = w.dims();
     if !x.device().is_autodiff() || in_ch != c || k != k2 || k < 2 || h < k || wd < k {
         return None;
     }
-    let device = x.device();
-    // Even sizes: a stride-2 window never reads an added last row or column.
-    let (he, we) = (h.div_ceil(2) * 2, wd.div_ceil(2) * 2);
-    let mut x = x;
-    if he > h {
-        x = Tensor::cat(vec![x, Tensor::zeros([n, c, 1, wd], &device)], 2);
+    conv2d_tracked(phase_split_tracked(x)?, phase_split_tracked(w)?, 0)
+}
+
+/// `x[n, c, 2y + a, 2x + b] → out[n, (2a + b)·c + c, y, x]` for `x` `[n, c, h, w]`, zeros where
+/// the input has no row `2y + a` or column `2x + b` (odd sizes; a kernel's missing taps).
+fn phase_split(x: &[f32], n: usize, c: usize, h: usize, w: usize) -> Vec<f32> {
+    let (h2, w2) = (h.div_ceil(2), w.div_ceil(2));
+    let mut out = vec![0f32; n * 4 * c * h2 * w2];
+    let threads = elementwise_threads(out.len());
+    cpu::par_planes(&mut out, h2 * w2, threads, || (), |_, j, dst| {
+        let (s, phase, ch) = (j / (4 * c), j / c % 4, j % c);
+        let (a, b) = (phase / 2, phase % 2);
+        let src = &x[(s * c + ch) * h * w..(s * c + ch + 1) * h * w];
+        for (y, row) in dst.chunks_mut(w2).enumerate().take((h - a).div_ceil(2)) {
+            let line = &src[(2 * y + a) * w..(2 * y + a + 1) * w];
+            for (v, &p) in row.iter_mut().zip(line.iter().skip(b).step_by(2)) {
+                *v = p;
+            }
+        }
+    });
+    out
+}
+
+/// [`phase_split`]'s adjoint: every input position gathers its one output value.
+fn phase_merge(g: &[f32], n: usize, c: usize, h: usize, w: usize) -> Vec<f32> {
+    let (h2, w2) = (h.div_ceil(2), w.div_ceil(2));
+    let mut out = vec![0f32; n * c * h * w];
+    let threads = elementwise_threads(out.len());
+    cpu::par_planes(&mut out, h * w, threads, || (), |_, j, dst| {
+        let (s, ch) = (j / c, j % c);
+        let plane = |phase: usize| &g[((s * 4 + phase) * c + ch) * h2 * w2..((s * 4 + phase) * c + ch + 1) * h2 * w2];
+        for (yy, row) in dst.chunks_mut(w).enumerate() {
+            let (a, y) = (yy % 2, yy / 2);
+            let (even, odd) = (&plane(2 * a)[y * w2..(y + 1) * w2], &plane(2 * a + 1)[y * w2..(y + 1) * w2]);
+            for (xx, v) in row.iter_mut().enumerate() {
+                *v = if xx % 2 == 0 { even[xx / 2] } else { odd[xx / 2] };
+            }
+        }
+    });
+    out
+}
+
+#[derive(Debug)]
+struct PhaseSplitBackward;
+
+impl Backward<Flex, 1> for PhaseSplitBackward {
+    type State = [usize; 4];
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let dy = host::<4>(grads.consume::<Flex>(&ops.node));
+        let Some(parent) = parent else { return };
+        let [n, c, h, w] = ops.state;
+        if let Some(dx) = primitive(phase_merge(dy.values(), n, c, h, w), [n, c, h, w]) {
+            grads.register::<Flex>(parent.id, dx);
+        }
     }
-    if we > wd {
-        x = Tensor::cat(vec![x, Tensor::zeros([n, c, he, 1], &device)], 3);
-    }
-    // x[n, c, 2y + a, 2x + b] → xp[n, (2a + b)·c + c, y, x].
-    let x: Tensor<6> = x.reshape([n, c, he / 2, 2, we / 2, 2]);
-    let xp: Tensor<4> = x.permute([0, 3, 5, 1, 2, 4]).reshape([n, 4 * c, he / 2, we / 2]);
-    // w[o, c, 2u + a, 2v + b] (zero past k) → wp[o, (2a + b)·c + c, u, v].
-    let kh = k.div_ceil(2);
-    let mut w = w;
-    if 2 * kh > k {
-        w = Tensor::cat(vec![w, Tensor::zeros([out_ch, c, 1, k], &device)], 2);
-        w = Tensor::cat(vec![w, Tensor::zeros([out_ch, c, 2 * kh, 1], &device)], 3);
-    }
-    let w: Tensor<6> = w.reshape([out_ch, c, kh, 2, kh, 2]);
-    let wp: Tensor<4> = w.permute([0, 3, 5, 1, 2, 4]).reshape([out_ch, 4 * c, kh, kh]);
-    conv2d_tracked(xp, wp, 0)
+}
+
+/// [`phase_split`] of a tracked tensor (the input or the weights of [`conv2d_stride2_tracked`]),
+/// forward and backward one copy each on the threads (burn's cat, 6-D permute and their
+/// gradients were strided element-by-element copies on one thread).
+fn phase_split_tracked(x: Tensor<4>) -> Option<Tensor<4>> {
+    let [n, c, h, w] = x.dims();
+    let xa = tracked_primitive(&x)?;
+    let guard = xa.node();
+    let xs = host::<4>(xa.into_primitive());
+    let out = primitive(phase_split(xs.values(), n, c, h, w), [n, 4 * c, h.div_ceil(2), w.div_ceil(2)])?;
+    let out = match PhaseSplitBackward.prepare::<NoCheckpointing>([guard]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish([n, c, h, w], out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Some(Tensor::from_primitive::<AdFlex>(out))
 }
 
 /// The stride-1 correlation of `x` (`[n, in, h, w]`) with `w` (`[out, in, k, k]`, square), zero
@@ -578,6 +630,144 @@ pub fn conv2d_tracked(x: Tensor<4>, w: Tensor<4>, pad: usize) -> Option<Tensor<4
     let out = primitive(y, [n, out_ch, oh, ow])?;
     let out = match Conv2dBackward.prepare::<NoCheckpointing>([gx, gw]).compute_bound().stateful() {
         OpsKind::Tracked(prep) => prep.finish(Conv2dState { x: xs, w: ws, shape: [n, c, h, wd], out_ch, k, pad }, out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Some(Tensor::from_primitive::<AdFlex>(out))
+}
+
+/// `bias_act`'s element-wise function as the reference computes it in f32: `x + b`, the leaky
+/// ReLU's slope below zero, the gain, the clamp.
+#[derive(Clone, Copy, Debug)]
+struct BiasAct {
+    slope: Option<f32>,
+    gain: f32,
+    clamp: Option<f32>,
+}
+
+impl BiasAct {
+    #[inline(always)]
+    fn forward(self, z: f32) -> f32 {
+        let mut y = match self.slope {
+            Some(slope) if z < 0.0 => z * slope,
+            _ => z,
+        };
+        if self.gain != 1.0 {
+            y *= self.gain;
+        }
+        match self.clamp {
+            Some(c) => y.clamp(-c, c),
+            None => y,
+        }
+    }
+
+    /// `∂y/∂z` read off the output `y`: zero where the clamp bit (`|y| = c`), else the gain times
+    /// 1 above zero and the slope at or below it (as the reference's `z > 0` test: `y > 0` exactly
+    /// when `z > 0`).
+    #[inline(always)]
+    fn derivative(self, y: f32) -> f32 {
+        if self.clamp.is_some_and(|c| y.abs() >= c) {
+            return 0.0;
+        }
+        match self.slope {
+            Some(slope) if y <= 0.0 => slope * self.gain,
+            _ => self.gain,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct BiasActBackward<const D: usize>;
+
+#[derive(Clone, Debug)]
+struct BiasActState<const D: usize> {
+    /// The output, a view of the buffer the forward returned.
+    y: HostValues,
+    shape: [usize; D],
+    act: BiasAct,
+}
+
+/// Threads for an element-wise pass over `len` values (one below 32 Ki: spawning costs more).
+fn elementwise_threads(len: usize) -> usize {
+    if len < 1 << 15 {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |t| t.get())
+    }
+}
+
+impl<const D: usize> Backward<Flex, 2> for BiasActBackward<D> {
+    type State = BiasActState<D>;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [parent_x, parent_b] = ops.parents;
+        let dy = host::<D>(grads.consume::<Flex>(&ops.node));
+        if parent_x.is_none() && parent_b.is_none() {
+            return;
+        }
+        let BiasActState { y, shape, act } = ops.state;
+        let (c, inner) = (shape[1], shape[2..].iter().product::<usize>());
+        let (dy, y) = (dy.values(), y.values());
+        // dx = dy · ∂y/∂z, and each plane's sum for the bias gradient.
+        let mut dx = vec![0f32; dy.len()];
+        let mut sums = vec![0f32; dy.len() / inner.max(1)];
+        let sp = SharedMut(sums.as_mut_ptr());
+        cpu::par_planes(&mut dx, inner, elementwise_threads(dy.len()), || (), |_, p, plane| {
+            let sp = sp;
+            let mut sum = 0f32;
+            for ((d, &g), &v) in plane.iter_mut().zip(&dy[p * inner..]).zip(&y[p * inner..]) {
+                *d = g * act.derivative(v);
+                sum += *d;
+            }
+            // SAFETY: plane `p` is handed to one worker only, and `sums` has one slot per plane.
+            unsafe { *sp.0.add(p) = sum };
+        });
+        if let Some(p) = parent_b {
+            // Summed over the batch in order: the same bits whichever thread took which plane.
+            let mut db = vec![0f32; c];
+            for (plane, s) in sums.iter().enumerate() {
+                db[plane % c] += s;
+            }
+            if let Some(db) = primitive(db, [c]) {
+                grads.register::<Flex>(p.id, db);
+            }
+        }
+        if let Some(p) = parent_x {
+            if let Some(dx) = primitive(dx, shape) {
+                grads.register::<Flex>(p.id, dx);
+            }
+        }
+    }
+}
+
+/// `bias_act(x, b, act, gain, clamp)` (`b` along dim 1; `slope` the leaky ReLU's, `None` for a
+/// linear activation) on an autodiff flex device in one pass each way on the CPU threads: the
+/// reference's chain of broadcast add, mask, scale and clamp (each a full pass, with its own
+/// backward pass) was a tenth of D's step. `None` on other devices or shapes.
+pub fn bias_act_tracked<const D: usize>(x: Tensor<D>, b: Tensor<1>, slope: Option<f64>, gain: f64, clamp: Option<f64>) -> Option<Tensor<D>> {
+    let shape = x.dims();
+    if D < 2 || b.dims()[0] != shape[1] || shape[1] == 0 {
+        return None;
+    }
+    let xa = tracked_primitive(&x)?;
+    let ba = tracked_primitive(&b)?;
+    let (gx, gb) = (xa.node(), ba.node());
+    let xs = host::<D>(xa.into_primitive());
+    let bs = host::<1>(ba.into_primitive());
+    let (xv, bv) = (xs.values(), bs.values());
+    let act = BiasAct { slope: slope.map(|s| s as f32), gain: gain as f32, clamp: clamp.map(|c| c as f32) };
+    let (c, inner) = (shape[1], shape[2..].iter().product::<usize>());
+    let mut y = vec![0f32; xv.len()];
+    if inner > 0 {
+        cpu::par_planes(&mut y, inner, elementwise_threads(xv.len()), || (), |_, p, plane| {
+            let bias = bv[p % c];
+            for (v, &xi) in plane.iter_mut().zip(&xv[p * inner..]) {
+                *v = act.forward(xi + bias);
+            }
+        });
+    }
+    let out = primitive(y, shape)?;
+    let out = match BiasActBackward::<D>.prepare::<NoCheckpointing>([gx, gb]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(BiasActState { y: host::<D>(out.clone()), shape, act }, out),
         OpsKind::UnTracked(prep) => prep.finish(out),
     };
     Some(Tensor::from_primitive::<AdFlex>(out))

@@ -13,6 +13,7 @@ pub mod cpu_autodiff;
 pub mod wgpu;
 pub mod winograd;
 pub mod avx512;
+mod pool;
 
 use burn::backend::flex::FlexTensor;
 use burn::backend::Flex;
@@ -102,6 +103,21 @@ pub fn separable_taps(k: &[f32], n: usize) -> Option<Taps> {
         }
     }
     Some(Taps::Separable(rows.iter().map(|r| (r / total.sqrt()) as f32).collect()))
+}
+
+/// `bias_act(x, b, act, gain, clamp)`: under autodiff on the CPU (training) the fused CPU op
+/// when there is a bias, otherwise the reference.
+pub fn bias_act<const D: usize>(x: Tensor<D>, b: Option<Tensor<1>>, act: reference::Activation, gain: f64, clamp: Option<f64>, choice: KernelChoice) -> Tensor<D> {
+    if let (Some(bias), KernelChoice::Auto) = (&b, choice) {
+        let slope = match act {
+            reference::Activation::LeakyRelu(slope) => Some(slope),
+            reference::Activation::Linear => None,
+        };
+        if let Some(y) = cpu_autodiff::bias_act_tracked(x.clone(), bias.clone(), slope, gain, clamp) {
+            return y;
+        }
+    }
+    reference::bias_act(x, b, act, gain, clamp)
 }
 
 /// `upfirdn2d(x, f, up, down, padding, flip_filter = false, gain)`: the WGSL kernel on a plain
@@ -268,7 +284,15 @@ fn same_buffer(a: &FlexTensor, b: &FlexTensor) -> bool {
 /// oh, ow)` of the same size).
 fn join_planes(mut parts: Vec<(Vec<f32>, usize, usize)>, lead: [usize; 2], device: &Device) -> Tensor<4> {
     let (oh, ow) = parts.first().map_or((0, 0), |p| (p.1, p.2));
-    let out = if parts.len() == 1 { parts.pop().map(|p| p.0).unwrap_or_default() } else { parts.into_iter().flat_map(|p| p.0).collect() };
+    let out = if parts.len() == 1 {
+        parts.pop().map(|p| p.0).unwrap_or_default()
+    } else {
+        let mut out = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
+        for p in &parts {
+            out.extend_from_slice(&p.0);
+        }
+        out
+    };
     Tensor::from_data(TensorData::new(out, [lead[0], lead[1], oh, ow]), device)
 }
 

@@ -7,8 +7,8 @@ use burn::tensor::{Device, Tensor};
 
 use crate::error::LoadError;
 use crate::kernels::cpu::Taps;
-use crate::kernels::reference::{bias_act, bias_act_tangent, Activation};
-use crate::kernels::{conv2d_resample, KernelChoice, ResampleFilter};
+use crate::kernels::reference::{bias_act_tangent, Activation};
+use crate::kernels::{bias_act, conv2d_resample, KernelChoice, ResampleFilter};
 use crate::model::config::{DBlockSpec, DiscriminatorConfig, MappingConfig};
 use crate::model::layers::{FullyConnectedLayer, MappingNetwork, NamedParams, ParamRef};
 use crate::weights::{Init, WeightSource};
@@ -81,7 +81,7 @@ impl Conv2dLayer {
 
     fn forward(&self, x: Tensor<4>, gain: f64) -> Tensor<4> {
         let (act, gain, clamp) = self.act(gain);
-        bias_act(self.conv(x), self.bias.as_ref().map(|b| b.val()), act, gain, clamp)
+        bias_act(self.conv(x), self.bias.as_ref().map(|b| b.val()), act, gain, clamp, KernelChoice::Auto)
     }
 
     /// `(y, ẏ)` for the input `x` and its tangent `xt` (one convolution over both).

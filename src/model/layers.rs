@@ -6,8 +6,8 @@ use burn::tensor::{Device, Tensor};
 
 use crate::error::LoadError;
 use crate::kernels::cpu::Taps;
-use crate::kernels::reference::{bias_act, bias_act_tangent, default_gain, Activation};
-use crate::kernels::ResampleFilter;
+use crate::kernels::reference::{bias_act_tangent, default_gain, Activation};
+use crate::kernels::{bias_act, KernelChoice, ResampleFilter};
 use crate::model::config::MappingConfig;
 use crate::weights::{Init, WeightSource};
 
@@ -176,7 +176,7 @@ impl FullyConnectedLayer {
 
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let (w, b, act) = self.effective();
-        bias_act(x.matmul(w.transpose()), b, act, default_gain(act), None)
+        bias_act(x.matmul(w.transpose()), b, act, default_gain(act), None, KernelChoice::Auto)
     }
 
     /// `(y, ẏ)`: the output and its derivative along the input tangent `xt`.

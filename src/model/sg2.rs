@@ -9,8 +9,8 @@ use burn::tensor::{Device, Distribution, Tensor};
 
 use crate::error::LoadError;
 use crate::kernels::cpu::Taps;
-use crate::kernels::reference::{bias_act, bias_act_tangent, Activation};
-use crate::kernels::{conv2d_resample, upsample2d, KernelChoice, ResampleFilter};
+use crate::kernels::reference::{bias_act_tangent, Activation};
+use crate::kernels::{bias_act, conv2d_resample, upsample2d, KernelChoice, ResampleFilter};
 use crate::model::config::{Sg2BlockSpec, Sg2Config};
 use crate::model::layers::{demodulation, rec2, rec4, weight_energy, FullyConnectedLayer, NamedParams, ParamRef, Trace};
 use crate::weights::{Init, WeightSource};
@@ -95,7 +95,7 @@ impl SynthesisLayer {
             }
             (None, NoiseMode::None) => x,
         };
-        let x = bias_act(x, Some(self.bias.val()), Activation::LeakyRelu(0.2), std::f64::consts::SQRT_2, self.conv_clamp);
+        let x = bias_act(x, Some(self.bias.val()), Activation::LeakyRelu(0.2), std::f64::consts::SQRT_2, self.conv_clamp, kernels);
         rec4(trace, || name.to_string(), &x);
         x
     }
@@ -169,7 +169,7 @@ impl ToRGBLayer {
         rec2(trace, || format!("{name}.affine"), &styles);
         let styles = styles.div_scalar((in_ch as f64).sqrt());
         let x = modulated_conv2d(x, self.weight.val(), styles, false, 1, 0, None, kernels);
-        let x = bias_act(x, Some(self.bias.val()), Activation::Linear, 1.0, self.conv_clamp);
+        let x = bias_act(x, Some(self.bias.val()), Activation::Linear, 1.0, self.conv_clamp, kernels);
         rec4(trace, || name.to_string(), &x);
         x
     }
