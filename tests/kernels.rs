@@ -220,6 +220,31 @@ fn winograd_conv3x3_matches_direct() {
     }
 }
 
+/// The batched Winograd convolution (the samples' tiles side by side in the products) gives the
+/// very values of one call per sample with its own scales: one band and several (84x84 at 256
+/// channels is two samples a band), ragged tile counts, 1 sample.
+#[test]
+fn winograd_batch_equals_per_sample() {
+    use stylescope::kernels::cpu::ChannelScales;
+    use stylescope::kernels::winograd::{conv3x3_batch, conv3x3_transformed, transform_filters};
+    let device = Device::flex();
+    device.seed(6);
+    for (n, i, o, h, pad) in [(3, 16, 24, 34, 2), (5, 256, 8, 82, 2), (1, 8, 8, 9, 1), (4, 12, 20, 13, 0)] {
+        let v = |len: usize, std: f64| -> Vec<f32> { Tensor::<1>::random([len], Distribution::Normal(0.0, std), &device).into_data().try_to_vec().unwrap() };
+        let (xs, ws, si, so) = (v(n * i * h * h, 1.0), v(o * i * 9, 1.0), v(n * i, 1.0), v(n * o, 1.0));
+        let u = transform_filters(&ws, o, i);
+        let (got, ho, wo) = conv3x3_batch(&xs, n, i, h, h, &u, o, pad, &si, &so);
+        let mut want = Vec::new();
+        for s in 0..n {
+            let scales = ChannelScales { input: &si[s * i..(s + 1) * i], output: &so[s * o..(s + 1) * o] };
+            let (y, yh, yw) = conv3x3_transformed(&xs[s * i * h * h..(s + 1) * i * h * h], i, h, h, &u, o, pad, scales);
+            assert_eq!((yh, yw), (ho, wo));
+            want.extend(y);
+        }
+        assert!(got == want, "batch of {n}, {i}->{o} {h}x{h} pad {pad}");
+    }
+}
+
 /// The stored 4x4 `resample_filter` of StyleGAN2 and the discriminator is recognised as the outer
 /// product of its 1-D taps (so the kernels filter separably); anything else stays 2-D.
 #[test]

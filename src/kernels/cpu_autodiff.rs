@@ -182,12 +182,12 @@ impl Backward<Flex, 2> for FilteredLreluBackward {
         let up_pass = FilteredLrelu { down: 1, gain: 1.0, slope: 1.0, clamp: None, fd: None, ..op.clone() };
         let v = up_pass.run(x.values(), planes, h, w, bias.values());
         let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
-        let (slope, gain, clamp) = (op.slope, op.gain, op.clamp);
+        // (No clamp is an infinite one: branch-free, so the loop compiles to vector selects.)
+        let (slope, gain, limit) = (op.slope, op.gain, op.clamp.unwrap_or(f32::INFINITY));
         cpu::par_planes(&mut g, mh * mw, threads, || (), |_, p, plane| {
             for (gi, &vi) in plane.iter_mut().zip(&v[p * mh * mw..(p + 1) * mh * mw]) {
                 let s = if vi > 0.0 { 1.0 } else { slope };
-                let clipped = clamp.is_some_and(|limit| (vi * s * gain).abs() > limit);
-                *gi = if clipped { 0.0 } else { *gi * s * gain };
+                *gi = if (vi * s * gain).abs() > limit { 0.0 } else { *gi * s * gain };
             }
         });
         // Up-sampling, transposed: the gradient at x + bias.
@@ -488,10 +488,14 @@ fn weight_grad_avx512(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usize, w
             if y < pad || y >= pad + h {
                 return;
             }
-            for c in 0..in_ch {
-                let src = &x[((s * in_ch + c) * h + y - pad) * w..((s * in_ch + c) * h + y - pad + 1) * w];
-                for (xx, v) in src.iter().enumerate() {
-                    dst[(pad + xx) * in_ch + c] = *v;
+            // Eight channels at a time: each pixel's eight values are one contiguous store.
+            let row = |c: usize| &x[((s * in_ch + c) * h + y - pad) * w..((s * in_ch + c) * h + y - pad + 1) * w];
+            for c0 in (0..in_ch).step_by(8) {
+                let cn = 8.min(in_ch - c0);
+                for xx in 0..w {
+                    for (j, v) in dst[(pad + xx) * in_ch + c0..(pad + xx) * in_ch + c0 + cn].iter_mut().enumerate() {
+                        *v = row(c0 + j)[xx];
+                    }
                 }
             }
         });
@@ -546,14 +550,17 @@ fn phase_split(x: &[f32], n: usize, c: usize, h: usize, w: usize) -> Vec<f32> {
     let (h2, w2) = (h.div_ceil(2), w.div_ceil(2));
     let mut out = vec![0f32; n * 4 * c * h2 * w2];
     let threads = elementwise_threads(out.len());
-    cpu::par_planes(&mut out, h2 * w2, threads, || (), |_, j, dst| {
-        let (s, phase, ch) = (j / (4 * c), j / c % 4, j % c);
-        let (a, b) = (phase / 2, phase % 2);
-        let src = &x[(s * c + ch) * h * w..(s * c + ch + 1) * h * w];
-        for (y, row) in dst.chunks_mut(w2).enumerate().take((h - a).div_ceil(2)) {
-            let line = &src[(2 * y + a) * w..(2 * y + a + 1) * w];
-            for (v, &p) in row.iter_mut().zip(line.iter().skip(b).step_by(2)) {
-                *v = p;
+    // One job per sample (the weights' split has 4 values a plane: a job per plane spent its
+    // time on the lock that hands them out).
+    cpu::par_planes(&mut out, 4 * c * h2 * w2, threads, || (), |_, s, sample| {
+        for (j, dst) in sample.chunks_mut(h2 * w2).enumerate() {
+            let (a, b, ch) = (j / c / 2, j / c % 2, j % c);
+            let src = &x[(s * c + ch) * h * w..(s * c + ch + 1) * h * w];
+            for (y, row) in dst.chunks_mut(w2).enumerate().take((h - a).div_ceil(2)) {
+                let line = &src[(2 * y + a) * w..(2 * y + a + 1) * w];
+                for (v, &p) in row.iter_mut().zip(line.iter().skip(b).step_by(2)) {
+                    *v = p;
+                }
             }
         }
     });
@@ -565,14 +572,18 @@ fn phase_merge(g: &[f32], n: usize, c: usize, h: usize, w: usize) -> Vec<f32> {
     let (h2, w2) = (h.div_ceil(2), w.div_ceil(2));
     let mut out = vec![0f32; n * c * h * w];
     let threads = elementwise_threads(out.len());
-    cpu::par_planes(&mut out, h * w, threads, || (), |_, j, dst| {
-        let (s, ch) = (j / c, j % c);
-        let plane = |phase: usize| &g[((s * 4 + phase) * c + ch) * h2 * w2..((s * 4 + phase) * c + ch + 1) * h2 * w2];
-        for (yy, row) in dst.chunks_mut(w).enumerate() {
-            let (a, y) = (yy % 2, yy / 2);
-            let (even, odd) = (&plane(2 * a)[y * w2..(y + 1) * w2], &plane(2 * a + 1)[y * w2..(y + 1) * w2]);
-            for (xx, v) in row.iter_mut().enumerate() {
-                *v = if xx % 2 == 0 { even[xx / 2] } else { odd[xx / 2] };
+    cpu::par_planes(&mut out, c * h * w, threads, || (), |_, s, sample| {
+        for (ch, dst) in sample.chunks_mut(h * w).enumerate() {
+            let plane = |phase: usize| &g[((s * 4 + phase) * c + ch) * h2 * w2..((s * 4 + phase) * c + ch + 1) * h2 * w2];
+            for (yy, row) in dst.chunks_mut(w).enumerate() {
+                let (a, y) = (yy % 2, yy / 2);
+                let (even, odd) = (&plane(2 * a)[y * w2..(y + 1) * w2], &plane(2 * a + 1)[y * w2..(y + 1) * w2]);
+                for (pair, (&e, &o)) in row.chunks_mut(2).zip(even.iter().zip(odd)) {
+                    pair[0] = e;
+                    if let Some(v) = pair.get_mut(1) {
+                        *v = o;
+                    }
+                }
             }
         }
     });
@@ -636,28 +647,20 @@ pub fn conv2d_tracked(x: Tensor<4>, w: Tensor<4>, pad: usize) -> Option<Tensor<4
 }
 
 /// `bias_act`'s element-wise function as the reference computes it in f32: `x + b`, the leaky
-/// ReLU's slope below zero, the gain, the clamp.
+/// ReLU's slope below zero, the gain, the clamp. A linear activation is slope 1 and no clamp an
+/// infinite one (the same values: `z · 1 = z`), so the loops have no branches and vectorise.
 #[derive(Clone, Copy, Debug)]
 struct BiasAct {
-    slope: Option<f32>,
+    slope: f32,
     gain: f32,
-    clamp: Option<f32>,
+    clamp: f32,
 }
 
 impl BiasAct {
     #[inline(always)]
     fn forward(self, z: f32) -> f32 {
-        let mut y = match self.slope {
-            Some(slope) if z < 0.0 => z * slope,
-            _ => z,
-        };
-        if self.gain != 1.0 {
-            y *= self.gain;
-        }
-        match self.clamp {
-            Some(c) => y.clamp(-c, c),
-            None => y,
-        }
+        let y = if z < 0.0 { z * self.slope } else { z };
+        (y * self.gain).clamp(-self.clamp, self.clamp)
     }
 
     /// `∂y/∂z` read off the output `y`: zero where the clamp bit (`|y| = c`), else the gain times
@@ -665,12 +668,11 @@ impl BiasAct {
     /// when `z > 0`).
     #[inline(always)]
     fn derivative(self, y: f32) -> f32 {
-        if self.clamp.is_some_and(|c| y.abs() >= c) {
-            return 0.0;
-        }
-        match self.slope {
-            Some(slope) if y <= 0.0 => slope * self.gain,
-            _ => self.gain,
+        let d = if y > 0.0 { self.gain } else { self.slope * self.gain };
+        if y.abs() >= self.clamp {
+            0.0
+        } else {
+            d
         }
     }
 }
@@ -713,13 +715,18 @@ impl<const D: usize> Backward<Flex, 2> for BiasActBackward<D> {
         let sp = SharedMut(sums.as_mut_ptr());
         cpu::par_planes(&mut dx, inner, elementwise_threads(dy.len()), || (), |_, p, plane| {
             let sp = sp;
-            let mut sum = 0f32;
             for ((d, &g), &v) in plane.iter_mut().zip(&dy[p * inner..]).zip(&y[p * inner..]) {
                 *d = g * act.derivative(v);
-                sum += *d;
+            }
+            // Eight running sums (a fixed order, so the same bits on every run), then their total.
+            let mut lanes = [0f32; 8];
+            for chunk in plane.chunks(8) {
+                for (l, v) in lanes.iter_mut().zip(chunk) {
+                    *l += v;
+                }
             }
             // SAFETY: plane `p` is handed to one worker only, and `sums` has one slot per plane.
-            unsafe { *sp.0.add(p) = sum };
+            unsafe { *sp.0.add(p) = lanes.iter().sum() };
         });
         if let Some(p) = parent_b {
             // Summed over the batch in order: the same bits whichever thread took which plane.
@@ -754,7 +761,7 @@ pub fn bias_act_tracked<const D: usize>(x: Tensor<D>, b: Tensor<1>, slope: Optio
     let xs = host::<D>(xa.into_primitive());
     let bs = host::<1>(ba.into_primitive());
     let (xv, bv) = (xs.values(), bs.values());
-    let act = BiasAct { slope: slope.map(|s| s as f32), gain: gain as f32, clamp: clamp.map(|c| c as f32) };
+    let act = BiasAct { slope: slope.map_or(1.0, |s| s as f32), gain: gain as f32, clamp: clamp.map_or(f32::INFINITY, |c| c as f32) };
     let (c, inner) = (shape[1], shape[2..].iter().product::<usize>());
     let mut y = vec![0f32; xv.len()];
     if inner > 0 {

@@ -185,22 +185,24 @@ pub fn conv2d_cpu(x: Tensor<4>, w: Tensor<4>, pad: usize, groups: usize) -> Tens
 /// `out_scale[s·out..]` ([`cpu::ChannelScales`]): the convolution with the modulated and
 /// demodulated weights, without building them. The Winograd transform of the weights is taken
 /// from `cache` when it holds this buffer's, else computed (and kept there, within
-/// [`WINOGRAD_CACHE_BYTES`]); it is shared by the samples of a batch.
+/// [`WINOGRAD_CACHE_BYTES`]); it is shared by the samples of a batch, whose tiles go through
+/// the products together ([`winograd::conv3x3_batch`]).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn scaled_conv2d_cpu(x: Tensor<4>, weight: &HostValues, out_ch: usize, k: usize, pad: usize, in_scale: &[f32], out_scale: &[f32], cache: &WinogradCache) -> Tensor<4> {
     let device = x.device();
     let [n, in_ch, h, w] = x.dims();
     let xs = HostValues::new(x);
     let xs = xs.values();
-    let transformed = cpu::uses_winograd(k, in_ch, out_ch).then(|| cache.get(weight, out_ch, in_ch));
+    if cpu::uses_winograd(k, in_ch, out_ch) {
+        let u = cache.get(weight, out_ch, in_ch);
+        let (y, oh, ow) = winograd::conv3x3_batch(xs, n, in_ch, h, w, &u, out_ch, pad, &in_scale[..n * in_ch], &out_scale[..n * out_ch]);
+        return Tensor::from_data(TensorData::new(y, [n, out_ch, oh, ow]), &device);
+    }
     let parts = (0..n)
         .map(|s| {
             let x = &xs[s * in_ch * h * w..(s + 1) * in_ch * h * w];
             let scales = cpu::ChannelScales { input: &in_scale[s * in_ch..(s + 1) * in_ch], output: &out_scale[s * out_ch..(s + 1) * out_ch] };
-            match &transformed {
-                Some(u) => winograd::conv3x3_transformed(x, in_ch, h, w, u, out_ch, pad, scales),
-                None => cpu::conv2d_direct(x, in_ch, h, w, weight.values(), out_ch, k, pad, scales),
-            }
+            cpu::conv2d_direct(x, in_ch, h, w, weight.values(), out_ch, k, pad, scales)
         })
         .collect();
     join_planes(parts, [n, out_ch], &device)

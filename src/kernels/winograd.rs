@@ -130,46 +130,105 @@ fn conv3x3_with(
         let (v, m) = (&mut v[..E * in_ch * tiles], &mut m[..E * out_ch * tiles]);
 
         // 1. Input transform V[in][64][tiles], threads over channels.
-        par_planes(v, E * tiles, threads, || (), |_, c, dst| input_transform(&xp[c * hp * wp..(c + 1) * hp * wp], wp, band0, rows, tx, dst));
+        par_planes(v, E * tiles, threads, || (), |_, c, dst| input_transform(&xp[c * hp * wp..(c + 1) * hp * wp], wp, band0, rows, tx, (tiles, 0), dst));
 
-        // 2. 64 GEMMs M[·][e] = U[·][e] · V[·][e] ([out, in] x [in, tiles], rows 64 slots
-        // apart), as jobs for the threads: whole GEMMs when the thread count divides the 64
-        // evenly (each GEMM then has all the band's tiles as columns), else every GEMM's columns
-        // in `threads` parts.
-        let parts = if E % threads == 0 { 1 } else { threads };
-        let per = tiles.div_ceil(parts);
-        let mp = SharedMut(m.as_mut_ptr());
-        let (u, v) = (&*u, &*v);
-        let row = (E * tiles) as isize;
-        par_jobs(E * parts, threads, |job| {
-            let mp = mp;
-            let (e, t0) = (job / parts, job % parts * per);
-            let cols = per.min(tiles.saturating_sub(t0));
-            if cols == 0 {
-                return;
-            }
-            // SAFETY: dst is columns t0..t0+cols of the [out_ch, tiles] matrix at M[0][e] (row
-            // stride E·tiles), written by this job only (jobs are distinct `(e, part)` pairs);
-            // lhs is the [out_ch, in_ch] matrix at U[0][e] (row stride E·in_ch); rhs is columns
-            // t0..t0+cols of the [in_ch, tiles] matrix at V[0][e] (row stride E·tiles); every
-            // element addressed lies inside its buffer.
-            unsafe {
-                gemm_strided(
-                    (out_ch, cols, in_ch),
-                    mp.0.add(e * tiles + t0),
-                    (row, 1),
-                    false,
-                    (u.as_ptr().add(e * in_ch), (E * in_ch) as isize, 1),
-                    (v.as_ptr().add(e * tiles + t0), row, 1),
-                );
-            }
-        });
+        // 2. 64 GEMMs M[·][e] = U[·][e] · V[·][e].
+        products(u, v, m, (out_ch, in_ch, tiles), threads);
 
         // 3. Inverse transform into the band's output rows, threads over output channels.
         let m = &*m;
-        par_planes(&mut out, ho * wo, threads, || (), |_, o, plane| output_transform(&m[o * E * tiles..(o + 1) * E * tiles], band0, rows, tx, ho, wo, scales.output(o), plane));
+        par_planes(&mut out, ho * wo, threads, || (), |_, o, plane| output_transform(&m[o * E * tiles..(o + 1) * E * tiles], band0, rows, tx, (tiles, 0), ho, wo, scales.output(o), plane));
     }
     (out, ho, wo)
+}
+
+/// The 64 GEMMs `M[·][e] = U[·][e] · V[·][e]` (`[out, in] x [in, tiles]`, rows 64 slots apart),
+/// as jobs for the threads: whole GEMMs when the thread count divides the 64 evenly (each GEMM
+/// then has all the band's tiles as columns), else every GEMM's columns in `threads` parts.
+fn products(u: &[f32], v: &[f32], m: &mut [f32], (out_ch, in_ch, tiles): (usize, usize, usize), threads: usize) {
+    assert!(u.len() >= E * out_ch * in_ch && v.len() >= E * in_ch * tiles && m.len() >= E * out_ch * tiles, "Winograd buffers too small");
+    let parts = if E % threads == 0 { 1 } else { threads };
+    let per = tiles.div_ceil(parts);
+    let mp = SharedMut(m.as_mut_ptr());
+    let row = (E * tiles) as isize;
+    par_jobs(E * parts, threads, |job| {
+        let mp = mp;
+        let (e, t0) = (job / parts, job % parts * per);
+        let cols = per.min(tiles.saturating_sub(t0));
+        if cols == 0 {
+            return;
+        }
+        // SAFETY: dst is columns t0..t0+cols of the [out_ch, tiles] matrix at M[0][e] (row
+        // stride E·tiles), written by this job only (jobs are distinct `(e, part)` pairs); lhs
+        // is the [out_ch, in_ch] matrix at U[0][e] (row stride E·in_ch); rhs is columns
+        // t0..t0+cols of the [in_ch, tiles] matrix at V[0][e] (row stride E·tiles); every
+        // element addressed lies inside its buffer (the sizes asserted above).
+        unsafe {
+            gemm_strided(
+                (out_ch, cols, in_ch),
+                mp.0.add(e * tiles + t0),
+                (row, 1),
+                false,
+                (u.as_ptr().add(e * in_ch), (E * in_ch) as isize, 1),
+                (v.as_ptr().add(e * tiles + t0), row, 1),
+            );
+        }
+    });
+}
+
+/// [`conv3x3_transformed`] over a batch (`x` `[n, in, h, w]`, the scales `[n·in]` and `[n·out]`)
+/// → `[n, out, ho, wo]`: the samples' tiles side by side as the GEMMs' columns, as many samples
+/// per band as fit, so a small layer's products (36 tiles a sample at 36x36) fill the 64-wide
+/// register tile instead of running per sample with most lanes masked. The same sums in the same
+/// order as per sample.
+#[allow(clippy::too_many_arguments)]
+pub fn conv3x3_batch(x: &[f32], n: usize, in_ch: usize, h: usize, w: usize, u: &[f32], out_ch: usize, pad: usize, in_scale: &[f32], out_scale: &[f32]) -> (Vec<f32>, usize, usize) {
+    assert_eq!(u.len(), E * out_ch * in_ch, "transformed weights of another shape");
+    assert!(x.len() == n * in_ch * h * w && in_scale.len() == n * in_ch && out_scale.len() == n * out_ch, "batch of another shape");
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let (ho, wo) = ((h + 2 * pad).saturating_sub(2), (w + 2 * pad).saturating_sub(2));
+    if n == 0 || ho == 0 || wo == 0 || out_ch == 0 || in_ch == 0 {
+        return (vec![0.0; n * out_ch * ho * wo], ho, wo);
+    }
+    let (ty, tx) = (ho.div_ceil(TILE), wo.div_ceil(TILE));
+    let (hp, wp) = (ty * TILE + 2, tx * TILE + 2);
+    let per_sample = ty * tx;
+    let band_tiles = (BAND_BYTES / (E * 4 * in_ch.max(out_ch))).max(MIN_BAND_TILES);
+    let band = (band_tiles / per_sample).clamp(1, n);
+    SCRATCH.with(|cell| {
+        let mut scratch = cell.borrow_mut();
+        let Scratch { xp, v, m, .. } = &mut *scratch;
+        // Every sample's padded planes ([n, in, hp, wp]), its input scales folded in.
+        grow(xp, n * in_ch * hp * wp);
+        let xp = &mut xp[..n * in_ch * hp * wp];
+        par_planes(xp, hp * wp, threads, || (), |_, j, plane| pad_plane(&x[j * h * w..(j + 1) * h * w], w, pad, wp, in_scale[j], plane));
+        let xp = &*xp;
+        grow(v, E * in_ch * band * per_sample);
+        grow(m, E * out_ch * band * per_sample);
+        let mut out = vec![0f32; n * out_ch * ho * wo];
+        for s0 in (0..n).step_by(band) {
+            let samples = band.min(n - s0);
+            let tiles = samples * per_sample;
+            let (v, m) = (&mut v[..E * in_ch * tiles], &mut m[..E * out_ch * tiles]);
+            // 1. Input transform V[in][64][tiles], sample after sample, threads over channels.
+            par_planes(v, E * tiles, threads, || (), |_, c, dst| {
+                for s in 0..samples {
+                    let plane = &xp[((s0 + s) * in_ch + c) * hp * wp..((s0 + s) * in_ch + c + 1) * hp * wp];
+                    input_transform(plane, wp, 0, ty, tx, (tiles, s * per_sample), dst);
+                }
+            });
+            // 2. The products.
+            products(u, v, m, (out_ch, in_ch, tiles), threads);
+            // 3. Inverse transform into the band's output planes, threads over (sample, channel).
+            let m = &*m;
+            let planes = &mut out[s0 * out_ch * ho * wo..(s0 + samples) * out_ch * ho * wo];
+            par_planes(planes, ho * wo, threads, || (), |_, j, plane| {
+                let (s, o) = (j / out_ch, j % out_ch);
+                output_transform(&m[o * E * tiles..(o + 1) * E * tiles], 0, ty, tx, (tiles, s * per_sample), ho, wo, out_scale[(s0 + s) * out_ch + o], plane);
+            });
+        }
+        (out, ho, wo)
+    })
 }
 
 /// Target size of one band's transformed tiles (V or M).
@@ -212,9 +271,10 @@ multiversion! {
 
 multiversion! {
     /// `Bᵀ d B` of every `WIN`x`WIN` input tile (stride `TILE`) of one channel's band of tile rows
-    /// `band0..band0 + rows` into `dst[E][tiles]`.
-    fn input_transform(plane: &[f32], wp: usize, band0: usize, rows: usize, tx: usize, dst: &mut [f32]) {
-        let tiles = rows * tx;
+    /// `band0..band0 + rows` into `dst[E][tiles]` from column `first` on (`columns = (tiles,
+    /// first)`).
+    fn input_transform(plane: &[f32], wp: usize, band0: usize, rows: usize, tx: usize, columns: (usize, usize), dst: &mut [f32]) {
+        let (tiles, first) = columns;
         // d[i][k][lane j] = plane[r0 + i][TILE·(b0 + j) + k]. One array for every group (a fresh
         // one would cost a memset call per group); in a short last group the unused lanes keep
         // old values, which are transformed but never stored.
@@ -238,23 +298,25 @@ multiversion! {
                 }
             }
             for (e, val) in tile2d(&d, bt).iter().flatten().enumerate() {
-                copy_lanes(&mut dst[e * tiles + tile0..], val, lanes);
+                copy_lanes(&mut dst[e * tiles + first + tile0..], val, lanes);
             }
         }
     }
 }
 
 multiversion! {
-    /// `Aᵀ m A` of one output channel's band, `src[E][tiles]`, times `scale`, into the
-    /// `TILE`x`TILE` tiles of its `[ho, wo]` output plane (cropped at the right and bottom edges).
+    /// `Aᵀ m A` of one output channel's band, `src[E][tiles]` from column `first` on (`columns =
+    /// (tiles, first)`), times
+    /// `scale`, into the `TILE`x`TILE` tiles of its `[ho, wo]` output plane (cropped at the right
+    /// and bottom edges).
     #[allow(clippy::too_many_arguments)]
-    fn output_transform(src: &[f32], band0: usize, rows: usize, tx: usize, ho: usize, wo: usize, scale: f32, plane: &mut [f32]) {
-        let tiles = rows * tx;
+    fn output_transform(src: &[f32], band0: usize, rows: usize, tx: usize, columns: (usize, usize), ho: usize, wo: usize, scale: f32, plane: &mut [f32]) {
+        let (tiles, first) = columns;
         let mut t = [[[0f32; LANES]; WIN]; WIN];
         for TileGroup { r0, b0, lanes, tile0 } in tile_groups(band0, rows, tx) {
             // As in `input_transform`, unused lanes of a short group are never stored.
             for (e, val) in t.iter_mut().flatten().enumerate() {
-                copy_lanes(val, &src[e * tiles + tile0..], lanes);
+                copy_lanes(val, &src[e * tiles + first + tile0..], lanes);
             }
             for (i, yi) in tile2d(&t, at).iter().enumerate().take(ho - r0) {
                 let row = &mut plane[(r0 + i) * wo..(r0 + i + 1) * wo];
