@@ -556,3 +556,44 @@ fn cpu_bias_act_backward_matches_reference() {
         assert!(err < 2e-3, "clamp {clamp:?}: finite difference {fd}, gradient {predicted} (relative error {err:e})");
     }
 }
+
+/// `bias_act`'s forward-mode derivative through the fused op (R1's and path length's tangent
+/// passes) against the reference: `y`, `ẏ` and the gradients of `Σ y·r + Σ ẏ·q` w.r.t. `x`, `ẋ`
+/// and the bias, with and without the clamp.
+#[test]
+fn cpu_bias_act_tangent_matches_reference() {
+    use stylescope::kernels::reference::Activation;
+    use stylescope::kernels::{bias_act_tangent, cpu_autodiff::bias_act_tangent_tracked};
+    let device = Device::flex().autodiff();
+    let flat = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
+    for (i, (act, gain, clamp)) in [(Activation::LeakyRelu(0.2), 2f64.sqrt(), None), (Activation::LeakyRelu(0.2), 2f64.sqrt() * 0.5f64.sqrt(), Some(0.9)), (Activation::Linear, 1.0, Some(0.6))].into_iter().enumerate() {
+        device.seed(300 + i as u64);
+        let shape = [3, 4, 11, 11];
+        let rand = |std: f64| Tensor::<4>::random(shape, Distribution::Normal(0.0, std), &device);
+        let (x, xt, r, q) = (rand(1.0), rand(1.0), rand(1.0), rand(1.0));
+        let b = Tensor::<1>::random([4], Distribution::Normal(0.0, 0.5), &device);
+        let run = |fused: bool| {
+            let (x, xt, b) = (x.clone().require_grad(), xt.clone().require_grad(), b.clone().require_grad());
+            let (y, yt) = if fused {
+                let slope = match act {
+                    Activation::LeakyRelu(s) => Some(s),
+                    Activation::Linear => None,
+                };
+                bias_act_tangent_tracked(x.clone(), xt.clone(), b.clone(), slope, gain, clamp).expect("the CPU op takes this call")
+            } else {
+                stylescope::kernels::reference::bias_act_tangent(x.clone(), xt.clone(), Some(b.clone()), act, gain, clamp)
+            };
+            let g = ((y.clone() * r.clone()).sum() + (yt.clone() * q.clone()).sum()).backward();
+            let gb = b.grad(&g).unwrap().into_data().try_to_vec::<f32>().unwrap();
+            [flat(y), flat(yt), flat(x.grad(&g).unwrap()), flat(xt.grad(&g).unwrap()), gb]
+        };
+        let (ours, reference) = (run(true), run(false));
+        for (k, what) in ["y", "ẏ", "∂x", "∂ẋ", "∂b"].iter().enumerate() {
+            let err = rel_max(&ours[k], &reference[k]);
+            assert!(err < 1e-5, "{act:?} gain {gain} clamp {clamp:?}: {what} relative error {err:e}");
+        }
+        // The dispatcher takes the fused op here.
+        let (y, yt) = bias_act_tangent(x.clone(), xt.clone(), Some(b.clone()), act, gain, clamp);
+        assert!(rel_max(&flat(y), &ours[0]) == 0.0 && rel_max(&flat(yt), &ours[1]) == 0.0);
+    }
+}

@@ -657,6 +657,10 @@ struct BiasAct {
 }
 
 impl BiasAct {
+    fn new(slope: Option<f64>, gain: f64, clamp: Option<f64>) -> Self {
+        Self { slope: slope.map_or(1.0, |s| s as f32), gain: gain as f32, clamp: clamp.map_or(f32::INFINITY, |c| c as f32) }
+    }
+
     #[inline(always)]
     fn forward(self, z: f32) -> f32 {
         let y = if z < 0.0 { z * self.slope } else { z };
@@ -761,7 +765,7 @@ pub fn bias_act_tracked<const D: usize>(x: Tensor<D>, b: Tensor<1>, slope: Optio
     let xs = host::<D>(xa.into_primitive());
     let bs = host::<1>(ba.into_primitive());
     let (xv, bv) = (xs.values(), bs.values());
-    let act = BiasAct { slope: slope.map_or(1.0, |s| s as f32), gain: gain as f32, clamp: clamp.map_or(f32::INFINITY, |c| c as f32) };
+    let act = BiasAct::new(slope, gain, clamp);
     let (c, inner) = (shape[1], shape[2..].iter().product::<usize>());
     let mut y = vec![0f32; xv.len()];
     if inner > 0 {
@@ -778,4 +782,29 @@ pub fn bias_act_tracked<const D: usize>(x: Tensor<D>, b: Tensor<1>, slope: Optio
         OpsKind::UnTracked(prep) => prep.finish(out),
     };
     Some(Tensor::from_primitive::<AdFlex>(out))
+}
+
+/// [`bias_act_tracked`] with its forward-mode derivative along the tangent `xt` (R1's and path
+/// length's tangent passes): `(y, ẏ = ẋ · ∂y/∂z)`. `∂y/∂z` is piecewise constant in `z`, so, as in
+/// the reference, no gradient flows through it: it is read off `y` on the threads into a plain
+/// tensor, and `ẏ` is one tracked product (the reference built it from six tensor ops).
+pub fn bias_act_tangent_tracked<const D: usize>(x: Tensor<D>, xt: Tensor<D>, b: Tensor<1>, slope: Option<f64>, gain: f64, clamp: Option<f64>) -> Option<(Tensor<D>, Tensor<D>)> {
+    let shape = x.dims();
+    if xt.dims() != shape {
+        return None;
+    }
+    let y = bias_act_tracked(x, b, slope, gain, clamp)?;
+    let ys = host::<D>(tracked_primitive(&y)?.into_primitive());
+    let ys = ys.values();
+    let act = BiasAct::new(slope, gain, clamp);
+    let inner = shape[2..].iter().product::<usize>().max(1);
+    let mut d = vec![0f32; ys.len()];
+    let threads = elementwise_threads(d.len());
+    cpu::par_planes(&mut d, inner, threads, || (), |_, p, plane| {
+        for (v, &yi) in plane.iter_mut().zip(&ys[p * inner..]) {
+            *v = act.derivative(yi);
+        }
+    });
+    let d = Tensor::<D>::from_data(TensorData::new(d, shape), &xt.device());
+    Some((y, xt * d))
 }

@@ -120,6 +120,21 @@ pub fn bias_act<const D: usize>(x: Tensor<D>, b: Option<Tensor<1>>, act: referen
     reference::bias_act(x, b, act, gain, clamp)
 }
 
+/// [`reference::bias_act_tangent`]: `(y, ẏ)` for the input `x` and its tangent `xt`, through the
+/// fused CPU op under autodiff on the CPU when there is a bias, otherwise the reference.
+pub fn bias_act_tangent<const D: usize>(x: Tensor<D>, xt: Tensor<D>, b: Option<Tensor<1>>, act: reference::Activation, gain: f64, clamp: Option<f64>) -> (Tensor<D>, Tensor<D>) {
+    if let Some(bias) = &b {
+        let slope = match act {
+            reference::Activation::LeakyRelu(slope) => Some(slope),
+            reference::Activation::Linear => None,
+        };
+        if let Some(pair) = cpu_autodiff::bias_act_tangent_tracked(x.clone(), xt.clone(), bias.clone(), slope, gain, clamp) {
+            return pair;
+        }
+    }
+    reference::bias_act_tangent(x, xt, b, act, gain, clamp)
+}
+
 /// `upfirdn2d(x, f, up, down, padding, flip_filter = false, gain)`: the WGSL kernel on a plain
 /// wgpu device, otherwise the reference (which autodiff differentiates).
 pub fn upfirdn2d(x: Tensor<4>, f: Option<&ResampleFilter>, up: usize, down: usize, padding: [i64; 4], gain: f64, choice: KernelChoice) -> Tensor<4> {

@@ -7,8 +7,8 @@ use burn::tensor::{Device, Tensor};
 
 use crate::error::LoadError;
 use crate::kernels::cpu::Taps;
-use crate::kernels::reference::{bias_act_tangent, Activation};
-use crate::kernels::{bias_act, conv2d_resample, KernelChoice, ResampleFilter};
+use crate::kernels::reference::Activation;
+use crate::kernels::{bias_act, bias_act_tangent, conv2d_resample, KernelChoice, ResampleFilter};
 use crate::model::config::{DBlockSpec, DiscriminatorConfig, MappingConfig};
 use crate::model::layers::{FullyConnectedLayer, MappingNetwork, NamedParams, ParamRef};
 use crate::weights::{Init, WeightSource};

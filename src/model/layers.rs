@@ -6,8 +6,8 @@ use burn::tensor::{Device, Tensor};
 
 use crate::error::LoadError;
 use crate::kernels::cpu::Taps;
-use crate::kernels::reference::{bias_act_tangent, default_gain, Activation};
-use crate::kernels::{bias_act, KernelChoice, ResampleFilter};
+use crate::kernels::reference::{default_gain, Activation};
+use crate::kernels::{bias_act, bias_act_tangent, KernelChoice, ResampleFilter};
 use crate::model::config::MappingConfig;
 use crate::weights::{Init, WeightSource};
 

@@ -9,8 +9,8 @@ use burn::tensor::{Device, Distribution, Tensor};
 
 use crate::error::LoadError;
 use crate::kernels::cpu::Taps;
-use crate::kernels::reference::{bias_act_tangent, Activation};
-use crate::kernels::{bias_act, conv2d_resample, upsample2d, KernelChoice, ResampleFilter};
+use crate::kernels::reference::Activation;
+use crate::kernels::{bias_act, bias_act_tangent, conv2d_resample, upsample2d, KernelChoice, ResampleFilter};
 use crate::model::config::{Sg2BlockSpec, Sg2Config};
 use crate::model::layers::{demodulation, rec2, rec4, weight_energy, FullyConnectedLayer, NamedParams, ParamRef, Trace};
 use crate::weights::{Init, WeightSource};
