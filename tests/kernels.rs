@@ -222,14 +222,15 @@ fn winograd_conv3x3_matches_direct() {
 
 /// The batched Winograd convolution (the samples' tiles side by side in the products) gives the
 /// very values of one call per sample with its own scales: one band and several (84x84 at 256
-/// channels is two samples a band), ragged tile counts, 1 sample.
+/// channels is two samples a band), ragged tile counts, 1 sample, samples larger than a band
+/// (160x160 at 256 channels: 729 tiles).
 #[test]
 fn winograd_batch_equals_per_sample() {
     use stylescope::kernels::cpu::ChannelScales;
     use stylescope::kernels::winograd::{conv3x3_batch, conv3x3_transformed, transform_filters};
     let device = Device::flex();
     device.seed(6);
-    for (n, i, o, h, pad) in [(3, 16, 24, 34, 2), (5, 256, 8, 82, 2), (1, 8, 8, 9, 1), (4, 12, 20, 13, 0)] {
+    for (n, i, o, h, pad) in [(3, 16, 24, 34, 2), (5, 256, 8, 82, 2), (1, 8, 8, 9, 1), (4, 12, 20, 13, 0), (2, 256, 4, 160, 1)] {
         let v = |len: usize, std: f64| -> Vec<f32> { Tensor::<1>::random([len], Distribution::Normal(0.0, std), &device).into_data().try_to_vec().unwrap() };
         let (xs, ws, si, so) = (v(n * i * h * h, 1.0), v(o * i * 9, 1.0), v(n * i, 1.0), v(n * o, 1.0));
         let u = transform_filters(&ws, o, i);

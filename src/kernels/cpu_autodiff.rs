@@ -751,9 +751,9 @@ impl<const D: usize> Backward<Flex, 2> for BiasActBackward<D> {
 }
 
 /// `bias_act(x, b, act, gain, clamp)` (`b` along dim 1; `slope` the leaky ReLU's, `None` for a
-/// linear activation) on an autodiff flex device in one pass each way on the CPU threads: the
-/// reference's chain of broadcast add, mask, scale and clamp (each a full pass, with its own
-/// backward pass) was a tenth of D's step. `None` on other devices or shapes.
+/// linear activation) on an autodiff flex device in one pass each way on the CPU threads, where
+/// the reference chains a broadcast add, a mask, a scale and a clamp (each a full pass on one
+/// thread, with its own backward pass). `None` on other devices or shapes.
 pub fn bias_act_tracked<const D: usize>(x: Tensor<D>, b: Tensor<1>, slope: Option<f64>, gain: f64, clamp: Option<f64>) -> Option<Tensor<D>> {
     let shape = x.dims();
     if D < 2 || b.dims()[0] != shape[1] || shape[1] == 0 {
@@ -787,7 +787,8 @@ pub fn bias_act_tracked<const D: usize>(x: Tensor<D>, b: Tensor<1>, slope: Optio
 /// [`bias_act_tracked`] with its forward-mode derivative along the tangent `xt` (R1's and path
 /// length's tangent passes): `(y, ẏ = ẋ · ∂y/∂z)`. `∂y/∂z` is piecewise constant in `z`, so, as in
 /// the reference, no gradient flows through it: it is read off `y` on the threads into a plain
-/// tensor, and `ẏ` is one tracked product (the reference built it from six tensor ops).
+/// tensor, and `ẏ` is one tracked product (the reference builds it from a chain of masks and
+/// scales).
 pub fn bias_act_tangent_tracked<const D: usize>(x: Tensor<D>, xt: Tensor<D>, b: Tensor<1>, slope: Option<f64>, gain: f64, clamp: Option<f64>) -> Option<(Tensor<D>, Tensor<D>)> {
     let shape = x.dims();
     if xt.dims() != shape {

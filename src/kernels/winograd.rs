@@ -179,8 +179,8 @@ fn products(u: &[f32], v: &[f32], m: &mut [f32], (out_ch, in_ch, tiles): (usize,
 /// [`conv3x3_transformed`] over a batch (`x` `[n, in, h, w]`, the scales `[n·in]` and `[n·out]`)
 /// → `[n, out, ho, wo]`: the samples' tiles side by side as the GEMMs' columns, as many samples
 /// per band as fit, so a small layer's products (36 tiles a sample at 36x36) fill the 64-wide
-/// register tile instead of running per sample with most lanes masked. The same sums in the same
-/// order as per sample.
+/// register tile instead of running per sample with most lanes masked (a sample too large for one
+/// band goes alone, in bands of tile rows). The same sums in the same order as per sample.
 #[allow(clippy::too_many_arguments)]
 pub fn conv3x3_batch(x: &[f32], n: usize, in_ch: usize, h: usize, w: usize, u: &[f32], out_ch: usize, pad: usize, in_scale: &[f32], out_scale: &[f32]) -> (Vec<f32>, usize, usize) {
     assert_eq!(u.len(), E * out_ch * in_ch, "transformed weights of another shape");
@@ -194,6 +194,15 @@ pub fn conv3x3_batch(x: &[f32], n: usize, in_ch: usize, h: usize, w: usize, u: &
     let (hp, wp) = (ty * TILE + 2, tx * TILE + 2);
     let per_sample = ty * tx;
     let band_tiles = (BAND_BYTES / (E * 4 * in_ch.max(out_ch))).max(MIN_BAND_TILES);
+    if per_sample > band_tiles {
+        // A sample needs several bands (large images): one at a time, in bands of tile rows.
+        let mut out = Vec::with_capacity(n * out_ch * ho * wo);
+        for s in 0..n {
+            let scales = ChannelScales { input: &in_scale[s * in_ch..(s + 1) * in_ch], output: &out_scale[s * out_ch..(s + 1) * out_ch] };
+            out.extend(conv3x3_transformed(&x[s * in_ch * h * w..(s + 1) * in_ch * h * w], in_ch, h, w, u, out_ch, pad, scales).0);
+        }
+        return (out, ho, wo);
+    }
     let band = (band_tiles / per_sample).clamp(1, n);
     SCRATCH.with(|cell| {
         let mut scratch = cell.borrow_mut();
