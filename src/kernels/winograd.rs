@@ -15,7 +15,8 @@
 //! 3. transform back (`Aᵀ m A`) into 6x6 output tiles, threads over output channels.
 //!
 //! The transforms work on eight tiles at a time, one per SIMD lane, and run as AVX2 code where
-//! the CPU has it (`kernels::simd`).
+//! the CPU has it (`kernels::simd`). A batch ([`conv3x3_batch`]) runs as many whole samples per
+//! band as fit, their tiles side by side as the GEMMs' columns.
 //!
 //! Twin: `kernels::cpu::conv2d_direct` (the k² GEMMs over shifted views); tests/kernels.rs holds
 //! the two together. The transforms amplify float rounding (~2e-5 of the output range at 512
