@@ -598,3 +598,30 @@ fn cpu_bias_act_tangent_matches_reference() {
         assert!(rel_max(&flat(y), &ours[0]) == 0.0 && rel_max(&flat(yt), &ours[1]) == 0.0);
     }
 }
+
+/// The per-sample, per-channel scale of the training convolutions' non-fused modulation through
+/// the fused CPU op against burn's broadcast product: output and gradients w.r.t. both factors.
+#[test]
+fn cpu_scale_channels_matches_broadcast_product() {
+    use stylescope::kernels::cpu_autodiff::scale_channels_tracked;
+    let device = Device::flex().autodiff();
+    let flat = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
+    for (i, shape) in [[2usize, 3, 5, 7], [8, 64, 36, 36], [3, 130, 1, 1]].into_iter().enumerate() {
+        device.seed(500 + i as u64);
+        let [n, c, _, _] = shape;
+        let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+        let s = Tensor::<2>::random([n, c], Distribution::Normal(0.0, 1.0), &device);
+        let r = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+        let run = |fused: bool| {
+            let (x, s) = (x.clone().require_grad(), s.clone().require_grad());
+            let y = if fused { scale_channels_tracked(x.clone(), s.clone()).expect("the CPU op takes this call") } else { x.clone() * s.clone().reshape([n, c, 1, 1]) };
+            let g = (y.clone() * r.clone()).sum().backward();
+            [flat(y), flat(x.grad(&g).unwrap()), s.grad(&g).unwrap().into_data().try_to_vec::<f32>().unwrap()]
+        };
+        let (ours, reference) = (run(true), run(false));
+        for (k, what) in ["y", "∂x", "∂s"].iter().enumerate() {
+            let err = rel_max(&ours[k], &reference[k]);
+            assert!(err < 1e-5, "{shape:?}: {what} relative error {err:e}");
+        }
+    }
+}

@@ -809,3 +809,90 @@ pub fn bias_act_tangent_tracked<const D: usize>(x: Tensor<D>, xt: Tensor<D>, b: 
     let d = Tensor::<D>::from_data(TensorData::new(d, shape), &xt.device());
     Some((y, xt * d))
 }
+
+#[derive(Debug)]
+struct ScaleChannelsBackward;
+
+#[derive(Clone, Debug)]
+struct ScaleChannelsState {
+    /// The input and the scales, as the forward read them.
+    x: HostValues,
+    s: HostValues,
+    shape: [usize; 4],
+}
+
+impl Backward<Flex, 2> for ScaleChannelsBackward {
+    type State = ScaleChannelsState;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [parent_x, parent_s] = ops.parents;
+        let dy = host::<4>(grads.consume::<Flex>(&ops.node));
+        let ScaleChannelsState { x, s, shape: [n, c, h, w] } = ops.state;
+        let (dy, x, s) = (dy.values(), x.values(), s.values());
+        let plane = h * w;
+        if let Some(p) = parent_s {
+            // ∂s[n, c] = Σ_p dy·x over the plane, eight running sums in a fixed order.
+            let mut ds = vec![0f32; n * c];
+            cpu::par_planes(&mut ds, 1.max(n * c / 64), elementwise_threads(dy.len()), || (), |_, block, out| {
+                let first = block * 1.max(n * c / 64);
+                for (j, v) in out.iter_mut().enumerate() {
+                    let at = (first + j) * plane;
+                    let mut lanes = [0f32; 8];
+                    for (g, xs) in dy[at..at + plane].chunks(8).zip(x[at..at + plane].chunks(8)) {
+                        for ((l, a), b) in lanes.iter_mut().zip(g).zip(xs) {
+                            *l += a * b;
+                        }
+                    }
+                    *v = lanes.iter().sum();
+                }
+            });
+            if let Some(ds) = primitive(ds, [n, c]) {
+                grads.register::<Flex>(p.id, ds);
+            }
+        }
+        if let Some(p) = parent_x {
+            let mut dx = vec![0f32; dy.len()];
+            cpu::par_planes(&mut dx, plane, elementwise_threads(dy.len()), || (), |_, j, out| {
+                for (v, g) in out.iter_mut().zip(&dy[j * plane..(j + 1) * plane]) {
+                    *v = g * s[j];
+                }
+            });
+            if let Some(dx) = primitive(dx, [n, c, h, w]) {
+                grads.register::<Flex>(p.id, dx);
+            }
+        }
+    }
+}
+
+/// `x · s` with `x` `[n, c, h, w]` and one scale per sample and channel `s` `[n, c]` (the
+/// modulation and demodulation of the training convolutions in their non-fused form), forward
+/// and backward on the CPU threads (`∂x = dy · s`, `∂s = Σ dy · x` per plane), where burn's
+/// broadcast product and its reduction run on one thread. `None` on other devices or shapes.
+pub fn scale_channels_tracked(x: Tensor<4>, s: Tensor<2>) -> Option<Tensor<4>> {
+    let shape = x.dims();
+    let [n, c, h, w] = shape;
+    if s.dims() != [n, c] {
+        return None;
+    }
+    let xa = tracked_primitive(&x)?;
+    let sa = tracked_primitive(&s)?;
+    let (gx, gs) = (xa.node(), sa.node());
+    let xs = host::<4>(xa.into_primitive());
+    let ss = host::<2>(sa.into_primitive());
+    let plane = h * w;
+    let mut y = vec![0f32; n * c * plane];
+    {
+        let (xv, sv) = (xs.values(), ss.values());
+        cpu::par_planes(&mut y, plane, elementwise_threads(xv.len()), || (), |_, j, out| {
+            for (v, a) in out.iter_mut().zip(&xv[j * plane..(j + 1) * plane]) {
+                *v = a * sv[j];
+            }
+        });
+    }
+    let out = primitive(y, shape)?;
+    let out = match ScaleChannelsBackward.prepare::<NoCheckpointing>([gx, gs]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(ScaleChannelsState { x: xs, s: ss, shape }, out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Some(Tensor::from_primitive::<AdFlex>(out))
+}

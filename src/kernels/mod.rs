@@ -135,6 +135,16 @@ pub fn bias_act_tangent<const D: usize>(x: Tensor<D>, xt: Tensor<D>, b: Option<T
     reference::bias_act_tangent(x, xt, b, act, gain, clamp)
 }
 
+/// `x · s` for `x` `[n, c, h, w]` and `s` `[n, c]` (per sample and channel): the fused CPU op under
+/// autodiff on the CPU, otherwise a broadcast product.
+pub fn scale_channels(x: Tensor<4>, s: Tensor<2>) -> Tensor<4> {
+    if let Some(y) = cpu_autodiff::scale_channels_tracked(x.clone(), s.clone()) {
+        return y;
+    }
+    let [n, c] = s.dims();
+    x * s.reshape([n, c, 1, 1])
+}
+
 /// `upfirdn2d(x, f, up, down, padding, flip_filter = false, gain)`: the WGSL kernel on a plain
 /// wgpu device, otherwise the reference (which autodiff differentiates).
 pub fn upfirdn2d(x: Tensor<4>, f: Option<&ResampleFilter>, up: usize, down: usize, padding: [i64; 4], gain: f64, choice: KernelChoice) -> Tensor<4> {

@@ -10,7 +10,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 use crate::error::LoadError;
 use crate::kernels::cpu::Taps;
 use crate::kernels::reference::Activation;
-use crate::kernels::{bias_act, bias_act_tangent, conv2d_resample, upsample2d, KernelChoice, ResampleFilter};
+use crate::kernels::{bias_act, bias_act_tangent, conv2d_resample, scale_channels, upsample2d, KernelChoice, ResampleFilter};
 use crate::model::config::{Sg2BlockSpec, Sg2Config};
 use crate::model::layers::{demodulation, rec2, rec4, weight_energy, FullyConnectedLayer, NamedParams, ParamRef, Trace};
 use crate::weights::{Init, WeightSource};
@@ -194,13 +194,13 @@ pub fn modulated_conv2d(
         // Training: the official non-fused form (`fused_modconv = not training`): the styles
         // scale the activations, one convolution with the shared weights (the CPU kernel with
         // its backward), then the demodulation coefficients scale the output.
-        let xs = x * styles.clone().reshape([n, in_ch, 1, 1]);
+        let xs = scale_channels(x, styles.clone());
         let y = conv2d_resample(xs, weight.clone(), f, up, 1, padding, 1, kernels);
         if !demodulate {
             return y;
         }
         let d = demodulation(styles, weight_energy(weight));
-        return y * d.reshape([n, out_ch, 1, 1]);
+        return scale_channels(y, d);
     }
     let wm: Tensor<5> = weight.unsqueeze_dim::<5>(0) * styles.reshape([n, 1, in_ch, 1, 1]);
     let wm = if demodulate {

@@ -439,21 +439,20 @@ fn normalized(weight: Tensor<4>, styles: Tensor<2>) -> (Tensor<4>, Tensor<2>) {
     (weight * wn, styles * sn.reshape([1, 1]))
 }
 
-/// [`modulated_conv2d`] for training: the same factors as tensor ops on the activations (the
-/// styles scale the input channels, demodulation and the input gain the output channels) around
+/// [`modulated_conv2d`] for training: the same factors as per-channel scales of the activations
+/// (`kernels::scale_channels`: the styles scale the input channels, demodulation and the input
+/// gain the output channels) around
 /// one convolution with the shared weights, which runs on the CPU kernel with its backward
 /// (`kernels::conv2d_resample` → `cpu_autodiff::conv2d_tracked`) instead of a grouped convolution
 /// with per-sample weights. Equal to the grouped form up to rounding.
 fn modulated_conv2d_unfused(x: Tensor<4>, weight: Tensor<4>, styles: Tensor<2>, padding: usize, demodulate: bool, input_gain: Option<Tensor<1>>) -> Tensor<4> {
-    let [n, in_ch, _, _] = x.dims();
-    let out_ch = weight.dims()[0];
     let (weight, styles) = if demodulate { normalized(weight, styles) } else { (weight, styles) };
-    let xs = x * styles.clone().reshape([n, in_ch, 1, 1]);
+    let xs = crate::kernels::scale_channels(x, styles.clone());
     let y = crate::kernels::conv2d_resample(xs, weight.clone(), None, 1, 1, padding, 1, KernelChoice::Auto);
     let d = demodulate.then(|| demodulation(styles, weight_energy(weight)));
     match (d, input_gain) {
-        (Some(d), Some(g)) => y * (d * g.reshape([1, 1])).reshape([n, out_ch, 1, 1]),
-        (Some(d), None) => y * d.reshape([n, out_ch, 1, 1]),
+        (Some(d), Some(g)) => crate::kernels::scale_channels(y, d * g.reshape([1, 1])),
+        (Some(d), None) => crate::kernels::scale_channels(y, d),
         (None, Some(g)) => y * g.reshape([1, 1, 1, 1]),
         (None, None) => y,
     }
