@@ -182,11 +182,30 @@ fn grads_of(op: &dyn Fn(Tensor<4>, Tensor<1>) -> Tensor<4>, x: &Tensor<4>, b: &T
     let x = copy_to(x, device).require_grad();
     let b = copy_to(b, device).require_grad();
     let y = op(x.clone(), b.clone());
-    let cpu = Device::flex();
-    cpu.seed(seed);
-    let r = Tensor::<4>::random(y.dims(), Distribution::Normal(0.0, 1.0), &cpu);
+    // The cotangent from a local generator: the backend's seeded RNG is shared by the tests
+    // running in parallel, so a draw after `seed` could differ between the two calls compared.
+    let dims = y.dims();
+    let r = Tensor::<4>::from_data(TensorData::new(fixed_normal(dims.iter().product(), seed), dims), &Device::flex());
     let grads = (y * copy_to(&r, device)).sum().backward();
     (to_vec(x.grad(&grads).expect("no gradient for x")), b.grad(&grads).map(to_vec).unwrap_or_default())
+}
+
+/// `len` standard-normal values from `seed` alone (splitmix64, Box–Muller).
+fn fixed_normal(len: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed;
+    let mut uniform = || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    };
+    (0..len)
+        .map(|_| {
+            let (u, v) = (uniform().max(1e-300), uniform());
+            ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
+        })
+        .collect()
 }
 
 /// Max abs difference relative to the reference's largest value (which must not vanish: a zero
