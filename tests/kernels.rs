@@ -513,11 +513,7 @@ fn cpu_bias_act_backward_matches_reference() {
                 let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
                 let b = Tensor::<1>::random([shape[1]], Distribution::Normal(0.0, 0.5), &device);
                 let r = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
-                let slope = match act {
-                    Activation::LeakyRelu(s) => Some(s),
-                    Activation::Linear => None,
-                };
-                let ours = grads2(&|x, b| bias_act_tracked(x, b, slope, gain, clamp).expect("the CPU op takes this call"), &x, &b, &r);
+                let ours = grads2(&|x, b| bias_act_tracked(x, b, act.slope(), gain, clamp).expect("the CPU op takes this call"), &x, &b, &r);
                 let reference = grads2(&|x, b| bias_act(x, Some(b), act, gain, clamp), &x, &b, &r);
                 let what = format!("{shape:?} {act:?} gain {gain} clamp {clamp:?}");
                 assert!(rel_max(&ours.0, &reference.0) < 1e-6, "{what}: forward");
@@ -576,11 +572,7 @@ fn cpu_bias_act_tangent_matches_reference() {
         let run = |fused: bool| {
             let (x, xt, b) = (x.clone().require_grad(), xt.clone().require_grad(), b.clone().require_grad());
             let (y, yt) = if fused {
-                let slope = match act {
-                    Activation::LeakyRelu(s) => Some(s),
-                    Activation::Linear => None,
-                };
-                bias_act_tangent_tracked(x.clone(), xt.clone(), b.clone(), slope, gain, clamp).expect("the CPU op takes this call")
+                bias_act_tangent_tracked(x.clone(), xt.clone(), b.clone(), act.slope(), gain, clamp).expect("the CPU op takes this call")
             } else {
                 stylescope::kernels::reference::bias_act_tangent(x.clone(), xt.clone(), Some(b.clone()), act, gain, clamp)
             };

@@ -378,7 +378,7 @@ pub fn weight_grad(dy: &[f32], plane: usize, out_ch: usize, xt: &[f32], in_ch: u
                     }
                 }
             }
-            // A poisoned lock only means another group panicked; the scope re-raises that.
+            // A poisoned lock only means another group panicked; `par_jobs` re-raises that.
             *sums[g].lock().unwrap_or_else(|e| e.into_inner()) = acc;
         });
         let parts: Vec<Vec<f32>> = sums.into_iter().map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner())).collect();

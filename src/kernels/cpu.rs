@@ -330,8 +330,8 @@ fn sum_blocks<const B: usize>(out: &mut [f32], src: &[f32], taps: &[(f32, usize)
 
 /// Splits `buf` into planes of `plane` values and hands them out one at a time to `threads`
 /// workers (the calling thread and `kernels::pool`'s helpers), which call `f(state, index,
-/// plane)` for each, with one `init()` state (scratch buffers) per worker. Each plane is written by one worker, so
-/// the result does not depend on which. Handing planes out as workers come free, rather than a
+/// plane)` for each, with one `init()` state (scratch buffers) per worker. Each plane is written
+/// by one worker, so the result does not depend on which. Handing planes out as workers come free, rather than a
 /// fixed share each, keeps both CPUs busy when one runs slower (another process, a descheduled
 /// virtual CPU): with fixed halves, one of the two threads ran alone for 18% of a 256² image's
 /// time on the 2-vCPU machines here.

@@ -29,7 +29,7 @@
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -46,6 +46,14 @@ fn tracked_primitive<const D: usize>(x: &Tensor<D>) -> Option<AdTensor> {
         return None;
     }
     x.clone().try_into_primitive::<AdFlex>().ok()
+}
+
+/// The autodiff node and the host values of `x` when it lives on an autodiff flex device: what
+/// every op here takes from each of its inputs.
+fn tracked_input<const D: usize>(x: &Tensor<D>) -> Option<(NodeGuard, HostValues)> {
+    let ad = tracked_primitive(x)?;
+    let guard = ad.node();
+    Some((guard, host::<D>(ad.into_primitive())))
 }
 
 /// A flex primitive's values on the host: a view of its buffer when contiguous (no copy; holding
@@ -131,9 +139,7 @@ pub fn upfirdn2d_tracked(x: Tensor<4>, f: Option<&Taps>, up: usize, down: usize,
     if back.output_size(oh, ow) != (h, w) {
         return None;
     }
-    let ad = tracked_primitive(&x)?;
-    let guard = ad.node();
-    let xs = host::<4>(ad.into_primitive());
+    let (guard, xs) = tracked_input(&x)?;
     let out = primitive(op.run(xs.values(), n * c, h, w, &[]), [n, c, oh, ow])?;
     let state = Upfirdn2dState { shape: [n, c, h, w], out_hw: (oh, ow), op: back };
     let out = match Upfirdn2dBackward.prepare::<NoCheckpointing>([guard]).compute_bound().stateful() {
@@ -218,12 +224,9 @@ pub fn filtered_lrelu_tracked(op: &FilteredLrelu, x: Tensor<4>, bias: Tensor<1>)
     if matches!(op.fd, Some(Taps::Full { .. })) {
         return None;
     }
-    let xa = tracked_primitive(&x)?;
-    let ba = tracked_primitive(&bias)?;
+    let (gx, xs) = tracked_input(&x)?;
+    let (gb, bs) = tracked_input(&bias)?;
     let [n, c, h, w] = x.dims();
-    let (gx, gb) = (xa.node(), ba.node());
-    let xs = host::<4>(xa.into_primitive());
-    let bs = host::<1>(ba.into_primitive());
     let (oh, ow) = op.output_size(h, w);
     let out = primitive(op.run(xs.values(), n * c, h, w, bs.values()), [n, c, oh, ow])?;
     let out = match FilteredLreluBackward.prepare::<NoCheckpointing>([gx, gb]).compute_bound().stateful() {
@@ -612,9 +615,7 @@ impl Backward<Flex, 1> for PhaseSplitBackward {
 /// gradients were strided element-by-element copies on one thread).
 fn phase_split_tracked(x: Tensor<4>) -> Option<Tensor<4>> {
     let [n, c, h, w] = x.dims();
-    let xa = tracked_primitive(&x)?;
-    let guard = xa.node();
-    let xs = host::<4>(xa.into_primitive());
+    let (guard, xs) = tracked_input(&x)?;
     let out = primitive(phase_split(xs.values(), n, c, h, w), [n, 4 * c, h.div_ceil(2), w.div_ceil(2)])?;
     let out = match PhaseSplitBackward.prepare::<NoCheckpointing>([guard]).compute_bound().stateful() {
         OpsKind::Tracked(prep) => prep.finish([n, c, h, w], out),
@@ -632,11 +633,8 @@ pub fn conv2d_tracked(x: Tensor<4>, w: Tensor<4>, pad: usize) -> Option<Tensor<4
     if in_ch != c || k != k2 || k == 0 || pad >= k || h + 2 * pad < k || wd + 2 * pad < k {
         return None;
     }
-    let xa = tracked_primitive(&x)?;
-    let wa = tracked_primitive(&w)?;
-    let (gx, gw) = (xa.node(), wa.node());
-    let xs = host::<4>(xa.into_primitive());
-    let ws = host::<4>(wa.into_primitive());
+    let (gx, xs) = tracked_input(&x)?;
+    let (gw, ws) = tracked_input(&w)?;
     let (y, oh, ow) = conv_samples(xs.values(), n, c, h, wd, ws.values(), out_ch, k, pad);
     let out = primitive(y, [n, out_ch, oh, ow])?;
     let out = match Conv2dBackward.prepare::<NoCheckpointing>([gx, gw]).compute_bound().stateful() {
@@ -759,11 +757,8 @@ pub fn bias_act_tracked<const D: usize>(x: Tensor<D>, b: Tensor<1>, slope: Optio
     if D < 2 || b.dims()[0] != shape[1] || shape[1] == 0 {
         return None;
     }
-    let xa = tracked_primitive(&x)?;
-    let ba = tracked_primitive(&b)?;
-    let (gx, gb) = (xa.node(), ba.node());
-    let xs = host::<D>(xa.into_primitive());
-    let bs = host::<1>(ba.into_primitive());
+    let (gx, xs) = tracked_input(&x)?;
+    let (gb, bs) = tracked_input(&b)?;
     let (xv, bv) = (xs.values(), bs.values());
     let act = BiasAct::new(slope, gain, clamp);
     let (c, inner) = (shape[1], shape[2..].iter().product::<usize>());
@@ -795,7 +790,7 @@ pub fn bias_act_tangent_tracked<const D: usize>(x: Tensor<D>, xt: Tensor<D>, b: 
         return None;
     }
     let y = bias_act_tracked(x, b, slope, gain, clamp)?;
-    let ys = host::<D>(tracked_primitive(&y)?.into_primitive());
+    let (_, ys) = tracked_input(&y)?;
     let ys = ys.values();
     let act = BiasAct::new(slope, gain, clamp);
     let inner = shape[2..].iter().product::<usize>().max(1);
@@ -874,11 +869,8 @@ pub fn scale_channels_tracked(x: Tensor<4>, s: Tensor<2>) -> Option<Tensor<4>> {
     if s.dims() != [n, c] {
         return None;
     }
-    let xa = tracked_primitive(&x)?;
-    let sa = tracked_primitive(&s)?;
-    let (gx, gs) = (xa.node(), sa.node());
-    let xs = host::<4>(xa.into_primitive());
-    let ss = host::<2>(sa.into_primitive());
+    let (gx, xs) = tracked_input(&x)?;
+    let (gs, ss) = tracked_input(&s)?;
     let plane = h * w;
     let mut y = vec![0f32; n * c * plane];
     {

@@ -109,11 +109,7 @@ pub fn separable_taps(k: &[f32], n: usize) -> Option<Taps> {
 /// when there is a bias, otherwise the reference.
 pub fn bias_act<const D: usize>(x: Tensor<D>, b: Option<Tensor<1>>, act: reference::Activation, gain: f64, clamp: Option<f64>, choice: KernelChoice) -> Tensor<D> {
     if let (Some(bias), KernelChoice::Auto) = (&b, choice) {
-        let slope = match act {
-            reference::Activation::LeakyRelu(slope) => Some(slope),
-            reference::Activation::Linear => None,
-        };
-        if let Some(y) = cpu_autodiff::bias_act_tracked(x.clone(), bias.clone(), slope, gain, clamp) {
+        if let Some(y) = cpu_autodiff::bias_act_tracked(x.clone(), bias.clone(), act.slope(), gain, clamp) {
             return y;
         }
     }
@@ -124,11 +120,7 @@ pub fn bias_act<const D: usize>(x: Tensor<D>, b: Option<Tensor<1>>, act: referen
 /// fused CPU op under autodiff on the CPU when there is a bias, otherwise the reference.
 pub fn bias_act_tangent<const D: usize>(x: Tensor<D>, xt: Tensor<D>, b: Option<Tensor<1>>, act: reference::Activation, gain: f64, clamp: Option<f64>) -> (Tensor<D>, Tensor<D>) {
     if let Some(bias) = &b {
-        let slope = match act {
-            reference::Activation::LeakyRelu(slope) => Some(slope),
-            reference::Activation::Linear => None,
-        };
-        if let Some(pair) = cpu_autodiff::bias_act_tangent_tracked(x.clone(), xt.clone(), bias.clone(), slope, gain, clamp) {
+        if let Some(pair) = cpu_autodiff::bias_act_tangent_tracked(x.clone(), xt.clone(), bias.clone(), act.slope(), gain, clamp) {
             return pair;
         }
     }

@@ -46,6 +46,16 @@ pub enum Activation {
     LeakyRelu(f64),
 }
 
+impl Activation {
+    /// The leaky ReLU's negative slope; `None` for a linear activation.
+    pub fn slope(self) -> Option<f64> {
+        match self {
+            Self::LeakyRelu(slope) => Some(slope),
+            Self::Linear => None,
+        }
+    }
+}
+
 /// Default gain of an activation (√2 for (leaky) ReLU, 1 for linear).
 pub fn default_gain(act: Activation) -> f64 {
     match act {

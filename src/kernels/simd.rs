@@ -5,8 +5,8 @@
 //! [`multiversion!`] compiles a function three times, for baseline, AVX2 and AVX-512F, and picks
 //! one per call from the CPU's features (a cached atomic load). All copies run the same scalar
 //! operations in the same order per element (the loops are element-wise, and without FMA
-//! contraction), so the results are bit-identical; only the instruction width differs (`tests/cli.rs` checks this end to end
-//! with `STYLESCOPE_SIMD=baseline`).
+//! contraction), so the results are bit-identical; only the instruction width differs
+//! (`tests/cli.rs` checks this end to end with `STYLESCOPE_SIMD=baseline`).
 
 /// Wraps a free function (no generics, no `self`) so its body runs as AVX-512 or AVX2 code where
 /// the CPU has it. Callees the body uses should be `#[inline(always)]` or multiversioned themselves.

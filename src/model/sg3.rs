@@ -441,10 +441,10 @@ fn normalized(weight: Tensor<4>, styles: Tensor<2>) -> (Tensor<4>, Tensor<2>) {
 
 /// [`modulated_conv2d`] for training: the same factors as per-channel scales of the activations
 /// (`kernels::scale_channels`: the styles scale the input channels, demodulation and the input
-/// gain the output channels) around
-/// one convolution with the shared weights, which runs on the CPU kernel with its backward
-/// (`kernels::conv2d_resample` → `cpu_autodiff::conv2d_tracked`) instead of a grouped convolution
-/// with per-sample weights. Equal to the grouped form up to rounding.
+/// gain the output channels) around one convolution with the shared weights, which runs on the
+/// CPU kernel with its backward (`kernels::conv2d_resample` → `cpu_autodiff::conv2d_tracked`)
+/// instead of a grouped convolution with per-sample weights. Equal to the grouped form up to
+/// rounding.
 fn modulated_conv2d_unfused(x: Tensor<4>, weight: Tensor<4>, styles: Tensor<2>, padding: usize, demodulate: bool, input_gain: Option<Tensor<1>>) -> Tensor<4> {
     let (weight, styles) = if demodulate { normalized(weight, styles) } else { (weight, styles) };
     let xs = crate::kernels::scale_channels(x, styles.clone());
