@@ -25,6 +25,8 @@
 
 mod backward;
 
+use std::ops::Range;
+
 use burn::backend::wgpu::{into_contiguous, CubeBackend, CubeTensor, KernelSource, SourceKernel, SourceTemplate};
 use burn::tensor::{DType, Shape, Tensor};
 use cubecl::prelude::KernelId;
@@ -452,10 +454,88 @@ impl FilteredLreluOp {
             return Some(launch_kernel(filtered_lrelu_kernel(), xt, bt, &filt, &words, [n, c, oh, ow]));
         }
 
-        // Pass 1: bias, up-sampling, activation -> mid; pass 2: down-sampling (gain 1, no padding).
-        let mid = self.up_pass(xt, bt, true);
-        Some(upfirdn2d_cube(&mid, self.fd.as_ref(), 1, down, [0, 0, 0, 0], 1.0))
+        Some(self.two_pass(xt, bt, max_buffer_bytes(xt)))
     }
+
+    /// [`Strategy::TwoPass`]: bias, up-sampling and activation into a mid tensor, then the
+    /// down-sampling (gain 1, no padding); in blocks whose mid tensor fits `limit` bytes.
+    fn two_pass(&self, xt: &CubeTensor, bt: Option<&CubeTensor>, limit: u64) -> CubeTensor {
+        let [n, c, h, w] = dims4(xt);
+        let (mh, mw) = self.mid_size(h, w);
+        Blocks::new(n, c, (mh * mw * 4) as u64, limit).assemble(|ns, cs| {
+            let (xb, bb) = (block(xt, ns, cs.clone()), bt.map(|b| bias_block(b, cs)));
+            let mid = self.up_pass(&xb, bb.as_ref(), true);
+            upfirdn2d_cube(&mid, self.fd.as_ref(), 1, self.down, [0, 0, 0, 0], 1.0)
+        })
+    }
+}
+
+/// The largest buffer the device of `t` can allocate (and bind) in one piece.
+fn max_buffer_bytes(t: &CubeTensor) -> u64 {
+    t.client.properties().memory.max_page_size
+}
+
+/// How an op whose intermediates hold `plane_bytes` per (sample, channel) plane walks an
+/// `[n, c, ..]` tensor so that no intermediate exceeds one buffer: whole samples at a time where
+/// one sample fits, else channels of one sample. A 256-channel up-sampled intermediate of
+/// StyleGAN3 at batch 8 is past lavapipe's 128 MiB binding limit; at large resolutions it is past
+/// a real GPU's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Blocks {
+    n: usize,
+    c: usize,
+    /// Samples per block.
+    samples: usize,
+    /// Channels per block.
+    channels: usize,
+}
+
+impl Blocks {
+    fn new(n: usize, c: usize, plane_bytes: u64, limit: u64) -> Self {
+        let planes = (limit / plane_bytes.max(1)).max(1) as usize;
+        let (samples, channels) = if planes >= c { ((planes / c.max(1)).clamp(1, n.max(1)), c) } else { (1, planes) };
+        Self { n, c, samples, channels }
+    }
+
+    /// `f(samples, channels)` on every block, the results put back together along the batch and
+    /// channel axes (one call on the whole range when everything fits).
+    fn assemble(&self, mut f: impl FnMut(Range<usize>, Range<usize>) -> CubeTensor) -> CubeTensor {
+        let (n, c) = (self.n, self.c);
+        if self.samples >= n && self.channels >= c {
+            return f(0..n, 0..c);
+        }
+        let rows = (0..n)
+            .step_by(self.samples)
+            .map(|n0| {
+                let ns = n0..(n0 + self.samples).min(n);
+                let parts = (0..c).step_by(self.channels).map(|c0| Tensor::<4>::from_primitive::<CubeBackend>(f(ns.clone(), c0..(c0 + self.channels).min(c)))).collect();
+                Tensor::cat(parts, 1)
+            })
+            .collect();
+        cube(Tensor::cat(rows, 0))
+    }
+}
+
+/// A contiguous primitive of a tensor known to live on the cube backend.
+fn cube<const D: usize>(t: Tensor<D>) -> CubeTensor {
+    into_contiguous(t.try_into_primitive::<CubeBackend>().expect("a cube tensor stays one"))
+}
+
+/// Samples `ns` and channels `cs` of a contiguous `[n, c, h, w]` primitive (itself when whole).
+fn block(t: &CubeTensor, ns: Range<usize>, cs: Range<usize>) -> CubeTensor {
+    let [n, c, _, _] = dims4(t);
+    if ns == (0..n) && cs == (0..c) {
+        return t.clone();
+    }
+    cube(Tensor::<4>::from_primitive::<CubeBackend>(t.clone()).slice([ns, cs]))
+}
+
+/// Channels `cs` of a bias `[c]` primitive.
+fn bias_block(b: &CubeTensor, cs: Range<usize>) -> CubeTensor {
+    if cs == (0..b.meta.shape()[0]) {
+        return b.clone();
+    }
+    cube(Tensor::<1>::from_primitive::<CubeBackend>(b.clone()).slice([cs]))
 }
 
 /// Texels per row of a packed RGBA8 image: `width` rounded up so a row is a multiple of wgpu's

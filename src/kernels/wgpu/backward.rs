@@ -9,6 +9,9 @@
 //!   stored (the official op stores sign bits; recomputing costs one pass and no memory between
 //!   forward and backward), and the transposed up-sampling. The bias gradient is the input
 //!   gradient summed over batch and space.
+//! - Both the backward and the two-pass forward walk the batch in blocks of samples (or of one
+//!   sample's channels) whose up-sampled intermediates fit one buffer of the device
+//!   ([`super::Blocks`]); the results are the same as in one piece.
 //!
 //! Judged against the reference under autodiff in tests/wgsl_kernels.rs.
 
@@ -20,7 +23,7 @@ use burn::backend::Autodiff;
 use burn::tensor::{DType, Tensor};
 use cubecl::RuntimeId;
 
-use super::{dims4, into_contiguous, upfirdn2d_cube, CubeBackend, CubeTensor, FilteredLreluOp, FirHost, Strategy};
+use super::{bias_block, block, cube, dims4, into_contiguous, max_buffer_bytes, upfirdn2d_cube, Blocks, CubeBackend, CubeTensor, FilteredLreluOp, FirHost, Strategy};
 
 /// burn's autodiff over the cube (wgpu) backend, as `Device::wgpu(..).autodiff()` builds it.
 type AdCube = Autodiff<CubeBackend>;
@@ -131,35 +134,49 @@ impl Backward<CubeBackend, 2> for FilteredLreluBackward {
         }
         let FilteredLreluState { op, x, bias } = ops.state;
         let [n, c, h, w] = dims4(&x);
-        let (mh, mw) = op.mid_size(h, w);
-        // Down-sampling, transposed: the gradient at the activation's output.
-        let g_act = upfirdn2d_transposed(&dy, (mh, mw), op.fd.as_ref(), 1, op.down, [0, 0, 0, 0], 1.0);
-        // The pre-activation v (bias + up-sampling), and the activation's derivative on it.
-        let v = Tensor::<4>::from_primitive::<CubeBackend>(op.up_pass(&x, Some(&bias), false));
-        let g = Tensor::<4>::from_primitive::<CubeBackend>(g_act);
-        let positive = v.clone().greater_elem(0.0);
-        let slope = v.ones_like().mul_scalar(op.slope as f64).mask_fill(positive, 1.0);
-        let slope = match op.clamp {
-            // Where |gain · lrelu(v)| exceeds the clamp the output is constant.
-            Some(limit) => {
-                let clipped = (v * slope.clone()).mul_scalar(op.gain as f64).abs().greater_elem(limit as f64);
-                slope.mask_fill(clipped, 0.0)
-            }
-            None => slope,
-        };
-        let g_mid = (g * slope).mul_scalar(op.gain as f64);
-        let g_mid = into_contiguous(g_mid.try_into_primitive::<CubeBackend>().expect("a cube tensor stays one"));
-        // Up-sampling, transposed: the gradient at x + bias.
-        let dx = upfirdn2d_transposed(&g_mid, (h, w), op.fu.as_ref(), op.up, 1, op.padding, (op.up * op.up) as f32);
+        let dx = op.input_gradient(&dy, &x, &bias, max_buffer_bytes(&x));
         if let Some(p) = parent_b {
-            let dxt = Tensor::<4>::from_primitive::<CubeBackend>(dx.clone());
-            let db: Tensor<1> = dxt.sum_dim(0).sum_dim(2).sum_dim(3).reshape([c]);
-            grads.register::<CubeBackend>(p.id, db.try_into_primitive::<CubeBackend>().expect("a cube tensor stays one"));
+            let db: Tensor<1> = Tensor::<4>::from_primitive::<CubeBackend>(dx.clone()).sum_dim(0).sum_dim(2).sum_dim(3).reshape([c]);
+            grads.register::<CubeBackend>(p.id, cube(db));
         }
         if let Some(p) = parent_x {
             debug_assert_eq!(dims4(&dx), [n, c, h, w]);
             grads.register::<CubeBackend>(p.id, dx);
         }
+    }
+}
+
+impl FilteredLreluOp {
+    /// The gradient w.r.t. `x + bias` (so also w.r.t. `x`) given the output gradient `dy`, in
+    /// blocks of samples or channels whose up-sampled intermediates fit `limit` bytes each.
+    fn input_gradient(&self, dy: &CubeTensor, x: &CubeTensor, bias: &CubeTensor, limit: u64) -> CubeTensor {
+        let [n, c, h, w] = dims4(x);
+        let (mh, mw) = self.mid_size(h, w);
+        Blocks::new(n, c, (mh * mw * 4) as u64, limit).assemble(|ns, cs| self.block_input_gradient(&block(dy, ns.clone(), cs.clone()), &block(x, ns, cs.clone()), &bias_block(bias, cs)))
+    }
+
+    /// [`Self::input_gradient`] of one block.
+    fn block_input_gradient(&self, dy: &CubeTensor, x: &CubeTensor, bias: &CubeTensor) -> CubeTensor {
+        let [_, _, h, w] = dims4(x);
+        let (mh, mw) = self.mid_size(h, w);
+        // Down-sampling, transposed: the gradient at the activation's output.
+        let g_act = upfirdn2d_transposed(dy, (mh, mw), self.fd.as_ref(), 1, self.down, [0, 0, 0, 0], 1.0);
+        // The pre-activation v (bias + up-sampling), and the activation's derivative on it.
+        let v = Tensor::<4>::from_primitive::<CubeBackend>(self.up_pass(x, Some(bias), false));
+        let g = Tensor::<4>::from_primitive::<CubeBackend>(g_act);
+        let positive = v.clone().greater_elem(0.0);
+        let slope = v.ones_like().mul_scalar(self.slope as f64).mask_fill(positive, 1.0);
+        let slope = match self.clamp {
+            // Where |gain · lrelu(v)| exceeds the clamp the output is constant.
+            Some(limit) => {
+                let clipped = (v * slope.clone()).mul_scalar(self.gain as f64).abs().greater_elem(limit as f64);
+                slope.mask_fill(clipped, 0.0)
+            }
+            None => slope,
+        };
+        let g_mid = cube((g * slope).mul_scalar(self.gain as f64));
+        // Up-sampling, transposed: the gradient at x + bias.
+        upfirdn2d_transposed(&g_mid, (h, w), self.fu.as_ref(), self.up, 1, self.padding, (self.up * self.up) as f32)
     }
 }
 
@@ -177,4 +194,49 @@ pub(super) fn filtered_lrelu_tracked(strategy: Strategy, op: &FilteredLreluOp, x
         OpsKind::UnTracked(prep) => prep.finish(out),
     };
     Some(Tensor::from_primitive::<AdCube>(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, DeviceKind, Distribution, Tensor};
+
+    use super::super::{cube, Blocks, FilteredLreluOp, FirHost};
+    use super::CubeTensor;
+
+    fn values(t: &CubeTensor) -> Vec<f32> {
+        Tensor::<4>::from_primitive::<super::CubeBackend>(t.clone()).into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn blocks_fit_the_limit() {
+        // Everything fits: one block.
+        assert_eq!(Blocks::new(8, 256, 100, u64::MAX), Blocks { n: 8, c: 256, samples: 8, channels: 256 });
+        // Three whole samples per buffer.
+        assert_eq!(Blocks::new(8, 4, 100, 1_250), Blocks { n: 8, c: 4, samples: 3, channels: 4 });
+        // Not one sample: channels of one sample; at least one plane even past the limit.
+        assert_eq!(Blocks::new(8, 4, 100, 250), Blocks { n: 8, c: 4, samples: 1, channels: 2 });
+        assert_eq!(Blocks::new(8, 4, 100, 50), Blocks { n: 8, c: 4, samples: 1, channels: 1 });
+    }
+
+    /// The two-pass forward and the backward give the same numbers in blocks as in one piece.
+    #[test]
+    fn blocked_filtered_lrelu_equals_whole() {
+        let device = Device::wgpu(DeviceKind::DefaultDevice);
+        device.seed(11);
+        let (n, c) = (3, 5);
+        let x = cube(Tensor::<4>::random([n, c, 13, 13], Distribution::Normal(0.0, 2.0), &device));
+        let bias = cube(Tensor::<1>::random([c], Distribution::Normal(0.0, 0.5), &device));
+        let taps = |k: usize| FirHost::Separable((0..k).map(|i| 1.0 + (i * (k - 1 - i)) as f32).collect());
+        let op = FilteredLreluOp { fu: Some(taps(6)), fd: Some(taps(4)), up: 2, down: 2, padding: [4, 3, 4, 3], gain: 1.4, slope: 0.2, clamp: Some(2.5) };
+        let whole = op.two_pass(&x, Some(&bias), u64::MAX);
+        let dy = cube(Tensor::<4>::from_primitive::<super::CubeBackend>(whole.clone()).random_like(Distribution::Normal(0.0, 1.0)));
+        let dx_whole = op.input_gradient(&dy, &x, &bias, u64::MAX);
+        let (mh, mw) = op.mid_size(13, 13);
+        let plane = (mh * mw * 4) as u64;
+        // Two samples a block (the last block one), then two channels a block (the last one).
+        for limit in [plane * c as u64 * 2, plane * 2] {
+            assert_eq!(values(&op.two_pass(&x, Some(&bias), limit)), values(&whole), "forward, limit {limit}");
+            assert_eq!(values(&op.input_gradient(&dy, &x, &bias, limit)), values(&dx_whole), "backward, limit {limit}");
+        }
+    }
 }
