@@ -37,14 +37,15 @@ pub(crate) const ROWS: usize = 6;
 /// Pixels (forward) or input channels (weight gradient) per microkernel call.
 const COLS: usize = 64;
 
-/// Whether this machine runs the kernels here: AVX-512F, and `STYLESCOPE_GEMM` is not `crate`
-/// (which keeps the gemm crate everywhere, to compare the two or rule these out when
-/// debugging). Decided once per process.
+/// Whether this machine runs the kernels here: AVX-512F (`simd::avx512`, so not under
+/// `STYLESCOPE_SIMD=avx2|baseline`), and `STYLESCOPE_GEMM` is not `crate` (which keeps the gemm
+/// crate everywhere, to compare the two or rule these out when debugging). Decided once per
+/// process.
 pub fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *ON.get_or_init(|| std::arch::is_x86_feature_detected!("avx512f") && std::env::var("STYLESCOPE_GEMM").map_or(true, |v| v != "crate"))
+        *ON.get_or_init(|| super::simd::avx512() && std::env::var("STYLESCOPE_GEMM").map_or(true, |v| v != "crate"))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
