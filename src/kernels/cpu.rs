@@ -282,7 +282,7 @@ fn interleave(src: &[f32], q: usize, out: &mut [f32]) {
 /// block sums on the stack and did rows under 16 one value at a time), else [`filter_sum_loops`].
 /// Every copy computes each output as the same multiplies and adds in the same order.
 fn filter_sum(out: &mut [f32], src: &[f32], taps: &[(f32, usize)]) {
-    if !crate::kernels::avx512::filter_sum(out, src, taps) {
+    if !crate::kernels::tiles::filter_sum(out, src, taps) {
         filter_sum_loops(out, src, taps);
     }
 }
@@ -524,7 +524,7 @@ thread_local! {
 }
 
 /// `dst = lhs · rhs` (`[m, k] x [k, n]`; `dst +=` when `accumulate`) on the calling thread
-/// through `kernels::avx512::gemm` where it applies, else the gemm crate, every matrix given by
+/// through `kernels::tiles::gemm` where it applies, else the gemm crate, every matrix given by
 /// its first element and `(row, column)` strides in elements.
 ///
 /// # Safety
@@ -540,7 +540,7 @@ pub(crate) unsafe fn gemm_strided(
 ) {
     // SAFETY: the caller's guarantees are the AVX-512 kernel's, which takes products whose
     // right operand and result have contiguous rows where the CPU has AVX-512F.
-    if rhs_cs == 1 && dst_cs == 1 && unsafe { crate::kernels::avx512::gemm((m, n, k), dst, dst_rs, accumulate, (lhs, lhs_rs, lhs_cs), (rhs, rhs_rs)) } {
+    if rhs_cs == 1 && dst_cs == 1 && unsafe { crate::kernels::tiles::gemm((m, n, k), dst, dst_rs, accumulate, (lhs, lhs_rs, lhs_cs), (rhs, rhs_rs)) } {
         return;
     }
     // SAFETY: the caller's guarantees are gemm's; alpha (the old dst's factor) is only read when
@@ -615,7 +615,7 @@ pub fn conv2d_direct(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32]
     // columns (pixels), each through every tap, then its output scales.
     let gemms = |src: &[f32], plane: usize, wts: &[f32]| {
         let offsets = tap_offsets(k, wp);
-        if let Some(fast) = crate::kernels::avx512::conv_wide(src, plane, in_ch, &offsets, wts, out_ch, n, scales.output, threads) {
+        if let Some(fast) = crate::kernels::tiles::conv_wide(src, plane, in_ch, &offsets, wts, out_ch, n, scales.output, threads) {
             return Some(fast);
         }
         let block = n.div_ceil(4 * threads).max(256);

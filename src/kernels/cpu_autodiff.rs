@@ -288,12 +288,12 @@ impl Stacked {
 }
 
 /// [`conv_samples`] on the AVX-512 tile: the samples padded and stacked straight into one
-/// scratch (`[in, n·hp, wp]`, each sample `hp = h + 2·pad` rows), one `avx512::conv_wide_into`
+/// scratch (`[in, n·hp, wp]`, each sample `hp = h + 2·pad` rows), one `tiles::conv_wide_into`
 /// over the whole batch into another, and each sample's `oh x ow` window read out of it. `None`
 /// where the CPU lacks AVX-512F.
 #[allow(clippy::too_many_arguments)]
 fn conv_samples_avx512(x: &[f32], n: usize, in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, k: usize, pad: usize) -> Option<Vec<f32>> {
-    if !super::avx512::available() || n == 0 || in_ch == 0 || out_ch == 0 {
+    if !super::tiles::available() || n == 0 || in_ch == 0 || out_ch == 0 {
         return None;
     }
     let Stacked { hp, wp, oh, ow, plane, npix, offsets, threads } = Stacked::new(n, h, w, k, pad);
@@ -309,7 +309,7 @@ fn conv_samples_avx512(x: &[f32], n: usize, in_ch: usize, h: usize, w: usize, we
         });
         cpu::grow(wide, out_ch * npix);
         let wide = &mut wide[..out_ch * npix];
-        if !super::avx512::conv_wide_into(&xp[..len + k], plane, in_ch, &offsets, weight, out_ch, npix, &[], threads, wide) {
+        if !super::tiles::conv_wide_into(&xp[..len + k], plane, in_ch, &offsets, weight, out_ch, npix, &[], threads, wide) {
             return None;
         }
         let wide = &*wide;
@@ -451,19 +451,19 @@ pub fn conv2d_weight_grad(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usiz
     dw
 }
 
-/// [`conv2d_weight_grad`] on the AVX-512 tile (`avx512::weight_grad`): the output gradient on
+/// [`conv2d_weight_grad`] on the AVX-512 tile (`tiles::weight_grad`): the output gradient on
 /// the padded width in whole 6-channel blocks of rows (the extra rows zero) and the padded input
 /// in pixel-major order `[n·hp·wp + k][in]` (a tap is a shift by `ky·wp + kx` pixels of it), both
 /// in scratch. `None` where the CPU lacks AVX-512F.
 #[allow(clippy::too_many_arguments)]
 fn weight_grad_avx512(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usize, w: usize, out_ch: usize, k: usize, pad: usize) -> Option<Vec<f32>> {
-    if !super::avx512::available() {
+    if !super::tiles::available() {
         return None;
     }
     let Stacked { hp, wp, oh: ho, ow: wo, plane, npix, offsets, threads } = Stacked::new(n, h, w, k, pad);
     SCRATCH.with(|cell| {
         let [dyw, xt] = &mut *cell.borrow_mut();
-        let rows = out_ch.div_ceil(super::avx512::ROWS) * super::avx512::ROWS;
+        let rows = out_ch.div_ceil(super::tiles::ROWS) * super::tiles::ROWS;
         cpu::grow(dyw, rows * plane);
         let dyw = &mut dyw[..rows * plane];
         // Row o of the wide gradient: sample s's rows at s·hp.., zeros in the other rows and
@@ -503,7 +503,7 @@ fn weight_grad_avx512(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usize, w
             }
         });
         xt[plane * in_ch..].fill(0.0);
-        super::avx512::weight_grad(dyw, plane, out_ch, xt, in_ch, &offsets, npix, threads)
+        super::tiles::weight_grad(dyw, plane, out_ch, xt, in_ch, &offsets, npix, threads)
     })
 }
 

@@ -12,7 +12,7 @@ pub mod cpu;
 pub mod cpu_autodiff;
 pub mod wgpu;
 pub mod winograd;
-pub mod avx512;
+pub mod tiles;
 mod pool;
 
 use burn::backend::flex::FlexTensor;

@@ -63,7 +63,7 @@ pub fn avx512() -> bool {
 }
 
 /// The vector instructions the CPU kernels use on this machine, for benchmark reports: our loops
-/// (AVX-512, AVX2 or baseline) and the products (our AVX-512 tiles, else the gemm crate's
+/// (AVX-512, AVX2 or baseline) and the products (our AVX-512 or AVX2+FMA tiles, else the gemm crate's
 /// AVX-512, AVX2+FMA or baseline microkernels).
 pub fn description() -> String {
     #[cfg(target_arch = "x86_64")]
@@ -76,8 +76,11 @@ pub fn description() -> String {
         } else {
             "SSE2"
         };
-        let gemm = if crate::kernels::avx512::available() {
-            "AVX-512 conv/GEMM tiles"
+        let gemm = if let Some(isa) = crate::kernels::tiles::isa() {
+            match isa {
+                crate::kernels::tiles::Isa::Avx512 => "AVX-512 conv/GEMM tiles",
+                crate::kernels::tiles::Isa::Avx2Fma => "AVX2+FMA conv/GEMM tiles",
+            }
         } else if has!("avx512f") && has!("avx512bw") && has!("avx512cd") && has!("avx512dq") && has!("avx512vl") {
             "AVX-512"
         } else if has!("avx2") && has!("fma") {

@@ -1,13 +1,12 @@
-//! Register-blocked AVX-512 kernels for the stride-1 convolution and its weight gradient, the
-//! GEMMs that dominate a training step on the CPU.
+//! Register-blocked AVX-512 and AVX2+FMA kernels for the stride-1 convolution and its weight
+//! gradient, the GEMMs that dominate a training step on the CPU.
 //!
 //! The gemm crate ran the convolutions' products at ~100–145 GFLOP/s on the 2 cores of this
 //! project's AVX-512 VMs (58–86 GFLOP/s on one core for a 2048³ product, where OpenBLAS's AVX2
 //! kernel gives 245 on both), and the k² GEMM calls per convolution each pack their operands
-//! again; the tiles here run the same convolutions at ~300 (benches/RESULTS.md). Both kernels here are one microkernel,
-//! `acc[6][64] += a[6] ⊗ b[64]` per reduction step (24 zmm accumulators, 4 loads and 6
-//! broadcasts per 24 FMAs), fed straight from the layouts the callers already have, with no
-//! packing of the large operand:
+//! again; the tiles here run the same convolutions at ~300 (benches/RESULTS.md). Every kernel here
+//! is one microkernel, `acc[6][64] += a[6] ⊗ b[64]` per reduction step, fed straight from the
+//! layouts the callers already have, with no packing of the large operand:
 //!
 //! - [`conv_wide`] (the forward convolution and its input gradient): `b` is 64 consecutive
 //!   output pixels of the shifted view of one input plane (the padded-width layout of
@@ -18,17 +17,26 @@
 //!   pixels), `a` six output channels' output gradient at that pixel; the reduction runs over
 //!   pixels, in chunks that stay in L2, each worker summing into its own `∂W`.
 //!
-//! Lanes past a tile's end are masked (loads never touch memory outside the tile's elements).
-//! [`gemm`] is the same tile for any product whose right operand and result have contiguous
-//! rows (the Winograd convolution's per-position products): `cpu::gemm_strided` takes it.
+//! With AVX-512F the 6 × 64 tile is 24 zmm accumulators (4 loads and 6 broadcasts per 24 FMAs);
+//! with AVX2+FMA (16 ymm registers) it runs as four 6 × 16 quarters of 12 accumulators each, the
+//! reduction repeated per quarter. Every output element gets the same FMAs in the same order
+//! either way, so the two give the same bits (and a run resumed on the other kind of CPU goes on
+//! identically). Lanes past a tile's end are masked (loads never touch memory outside the tile's
+//! elements). [`gemm`] is the same tile for any product whose right operand and result have
+//! contiguous rows (the Winograd convolution's per-position products): `cpu::gemm_strided` takes
+//! it.
 //!
-//! Used where the CPU has AVX-512F (and `STYLESCOPE_GEMM` is not `crate`); elsewhere the callers
-//! keep the gemm crate. Twins: the gemm-crate paths in `cpu::conv2d_direct` and
-//! `cpu_autodiff::conv2d_weight_grad` (unit tests below compare them on ragged shapes) and burn's
-//! convolution under autodiff (tests/kernels.rs).
+//! Used where the CPU has AVX-512F or AVX2+FMA (see [`available`]); elsewhere the callers keep the
+//! gemm crate. Twins: the gemm-crate paths in `cpu::conv2d_direct` and
+//! `cpu_autodiff::conv2d_weight_grad` (unit tests below compare them on ragged shapes, and the two
+//! instruction sets with each other) and burn's convolution under autodiff (tests/kernels.rs).
 
 #[cfg(target_arch = "x86_64")]
-use std::arch::x86_64::{__m512, __mmask16, _mm512_fmadd_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_setzero_ps, _mm512_add_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_storeu_ps, _mm512_broadcastss_ps, _mm_load_ss};
+use std::arch::x86_64::{
+    __m256, __m256i, __m512, __mmask16, _mm256_cmpgt_epi32, _mm256_fmadd_ps, _mm256_maskload_ps, _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32, _mm256_setzero_ps,
+    _mm256_storeu_ps, _mm512_add_ps, _mm512_broadcastss_ps, _mm512_fmadd_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+    _mm_cvtss_f32, _mm_load_ss,
+};
 
 use super::cpu::{par_jobs, SharedMut};
 
@@ -36,19 +44,61 @@ use super::cpu::{par_jobs, SharedMut};
 pub(crate) const ROWS: usize = 6;
 /// Pixels (forward) or input channels (weight gradient) per microkernel call.
 const COLS: usize = 64;
+/// Columns per AVX2 quarter tile.
+const QUARTER: usize = 16;
 
-/// Whether this machine runs the kernels here: AVX-512F (`simd::avx512`, so not under
-/// `STYLESCOPE_SIMD=avx2|baseline`), and `STYLESCOPE_GEMM` is not `crate` (which keeps the gemm
-/// crate everywhere, to compare the two or rule these out when debugging). Decided once per
-/// process.
-pub fn available() -> bool {
+/// The instructions a tile runs as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Isa {
+    Avx512,
+    Avx2Fma,
+}
+
+/// The instruction set the tiles run as on this machine: AVX-512F where the loops run AVX-512
+/// (`simd::avx512`, so not under `STYLESCOPE_SIMD=avx2|baseline`), else AVX2+FMA where the CPU
+/// has both (not under `STYLESCOPE_SIMD=baseline`); `None` (the gemm crate everywhere) elsewhere
+/// or with `STYLESCOPE_GEMM=crate` (to compare the two or rule these out when debugging).
+/// Decided once per process.
+pub(crate) fn isa() -> Option<Isa> {
     #[cfg(target_arch = "x86_64")]
     {
-        static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *ON.get_or_init(|| super::simd::avx512() && std::env::var("STYLESCOPE_GEMM").map_or(true, |v| v != "crate"))
+        static ISA: std::sync::OnceLock<Option<Isa>> = std::sync::OnceLock::new();
+        *ISA.get_or_init(|| {
+            if std::env::var("STYLESCOPE_GEMM").is_ok_and(|v| v == "crate") {
+                None
+            } else if super::simd::avx512() {
+                Some(Isa::Avx512)
+            } else if super::simd::avx2() && std::arch::is_x86_feature_detected!("fma") {
+                Some(Isa::Avx2Fma)
+            } else {
+                None
+            }
+        })
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
+        None
+    }
+}
+
+/// Whether this machine runs the kernels here (see [`isa`]).
+pub fn available() -> bool {
+    isa().is_some()
+}
+
+/// Whether `isa` can run on this CPU (the drivers check it, so the tests can run both).
+fn supported(isa: Isa) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        match isa {
+            Isa::Avx512 => has!("avx512f"),
+            Isa::Avx2Fma => has!("avx2") && has!("fma"),
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = isa;
         false
     }
 }
@@ -109,10 +159,64 @@ unsafe fn spilled(acc: &[[__m512; 4]; ROWS]) -> [[f32; COLS]; ROWS] {
     tile
 }
 
+/// The AVX2 `maskload` masks (sign bit set on live lanes) of a quarter row of `len` values
+/// (clamped to 16) in two 8-lane vectors.
+///
+/// # Safety
+/// AVX2 is available (the callers are AVX2 functions).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn masks8(len: usize) -> [__m256i; 2] {
+    let live = len.min(QUARTER) as i32;
+    // SAFETY: AVX2 (the caller's guarantee).
+    unsafe {
+        let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        [_mm256_cmpgt_epi32(_mm256_set1_epi32(live), lane), _mm256_cmpgt_epi32(_mm256_set1_epi32(live - 8), lane)]
+    }
+}
+
+/// [`step`] on a 6 × 16 quarter tile: `acc[r][j] += a[r · a_row] · b[8j .. 8j + 8]` (masked lanes
+/// read 0); the same FMA per element as the AVX-512 step.
+///
+/// # Safety
+/// AVX2 and FMA are available; `a[r · a_row]` is readable for r < 6 and `b`'s unmasked lanes are.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn step8(acc: &mut [[__m256; 2]; ROWS], a: *const f32, a_row: isize, b: *const f32, m: &[__m256i; 2]) {
+    // SAFETY: the caller's guarantees; masked lanes are not read.
+    unsafe {
+        let x = [_mm256_maskload_ps(b, m[0]), _mm256_maskload_ps(b.wrapping_add(8), m[1])];
+        for (r, row) in acc.iter_mut().enumerate() {
+            // An intrinsic load, as in `step`.
+            let w = _mm256_set1_ps(_mm_cvtss_f32(_mm_load_ss(a.wrapping_offset(r as isize * a_row))));
+            for (v, xj) in row.iter_mut().zip(x) {
+                *v = _mm256_fmadd_ps(w, xj, *v);
+            }
+        }
+    }
+}
+
+/// A quarter tile's accumulators as a 6 × 16 array on the stack (see [`spilled`]).
+///
+/// # Safety
+/// AVX is available (the callers are AVX2 functions).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn spilled8(acc: &[[__m256; 2]; ROWS]) -> [[f32; QUARTER]; ROWS] {
+    let mut tile = [[0f32; QUARTER]; ROWS];
+    for (row, out) in acc.iter().zip(tile.iter_mut()) {
+        for (j, v) in row.iter().enumerate() {
+            // SAFETY: 8 lanes inside the 16-value row; AVX (the caller's guarantee).
+            unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(8 * j), *v) };
+        }
+    }
+    tile
+}
+
 /// `wide[o, p] = scale[o] · Σ_tap Σ_i w[o, i, tap] · src[i · plane + offsets[tap] + p]` for
 /// `o < out_ch`, `p < n`; `w` is `[out_ch, in_ch, taps]` and an empty `out_scale` means ones.
 /// The caller guarantees `src.len() ≥ (in_ch − 1) · plane + max(offsets) + n`. `None` where the
-/// CPU lacks AVX-512F.
+/// tiles do not run ([`available`]).
 #[allow(clippy::too_many_arguments)]
 pub fn conv_wide(src: &[f32], plane: usize, in_ch: usize, offsets: &[usize], weight: &[f32], out_ch: usize, n: usize, out_scale: &[f32], threads: usize) -> Option<Vec<f32>> {
     let mut wide = vec![0f32; out_ch * n];
@@ -120,12 +224,18 @@ pub fn conv_wide(src: &[f32], plane: usize, in_ch: usize, offsets: &[usize], wei
 }
 
 /// [`conv_wide`] into `wide` (`out_ch · n` values, every one written): false, and nothing
-/// written, where the CPU lacks AVX-512F or the sizes do not fit.
+/// written, where the tiles do not run or the sizes do not fit.
 #[allow(clippy::too_many_arguments)]
 pub fn conv_wide_into(src: &[f32], plane: usize, in_ch: usize, offsets: &[usize], weight: &[f32], out_ch: usize, n: usize, out_scale: &[f32], threads: usize, wide: &mut [f32]) -> bool {
+    isa().is_some_and(|isa| conv_wide_as(isa, src, plane, in_ch, offsets, weight, out_ch, n, out_scale, threads, wide))
+}
+
+/// [`conv_wide_into`] as `isa` (false where the CPU lacks it).
+#[allow(clippy::too_many_arguments)]
+fn conv_wide_as(isa: Isa, src: &[f32], plane: usize, in_ch: usize, offsets: &[usize], weight: &[f32], out_ch: usize, n: usize, out_scale: &[f32], threads: usize, wide: &mut [f32]) -> bool {
     let taps = offsets.len();
     let last = offsets.iter().max().map(|m| in_ch.saturating_sub(1) * plane + m + n);
-    if !available() || weight.len() != out_ch * in_ch * taps || last.is_none_or(|l| l > src.len()) || wide.len() != out_ch * n {
+    if !supported(isa) || weight.len() != out_ch * in_ch * taps || last.is_none_or(|l| l > src.len()) || wide.len() != out_ch * n {
         return false;
     }
     #[cfg(target_arch = "x86_64")]
@@ -160,11 +270,11 @@ pub fn conv_wide_into(src: &[f32], plane: usize, in_ch: usize, offsets: &[usize]
                 let scales: [f32; ROWS] = std::array::from_fn(|r| scale(b * ROWS + r));
                 for p0 in (c0..c1).step_by(COLS) {
                     let len = COLS.min(c1 - p0);
-                    // SAFETY: AVX-512F is available (checked above); the tile's reads lie inside
+                    // SAFETY: the CPU has `isa` (checked above); the tile's reads lie inside
                     // `src` (the length check above; masked lanes past `len` are not read) and
                     // `packed`; its writes are rows b·6..b·6+rows < out_ch, columns p0..p0+len
                     // < n of `wide` (out_ch·n values), which only this job writes.
-                    unsafe { conv_tile(src.as_ptr(), views, packed.as_ptr().add(b * taps * in_ch * ROWS), p0, len, dst.0.add(b * ROWS * n), n, rows, &scales) };
+                    unsafe { conv_tile(isa, src.as_ptr(), views, packed.as_ptr().add(b * taps * in_ch * ROWS), p0, len, dst.0.add(b * ROWS * n), n, rows, &scales) };
                 }
             }
         });
@@ -176,15 +286,61 @@ pub fn conv_wide_into(src: &[f32], plane: usize, in_ch: usize, offsets: &[usize]
     }
 }
 
-/// One 6 × 64 output tile of [`conv_wide`].
+/// One 6 × 64 output tile of [`conv_wide`] as `isa`.
 ///
 /// # Safety
-/// AVX-512F is available; every `src[views[k] + p0 + l]` (l < len) and
+/// The CPU has `isa`; every `src[views[k] + p0 + l]` (l < len) and
 /// `packed[0 .. views.len() · 6]` is readable; `dst[r · n + p0 + l]` (r < rows) is writable.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn conv_tile(isa: Isa, src: *const f32, views: &[usize], packed: *const f32, p0: usize, len: usize, dst: *mut f32, n: usize, rows: usize, scales: &[f32; ROWS]) {
+    // SAFETY: the caller's guarantees.
+    unsafe {
+        match isa {
+            Isa::Avx512 => conv_tile_512(src, views, packed, p0, len, dst, n, rows, scales),
+            Isa::Avx2Fma => conv_tile_256(src, views, packed, p0, len, dst, n, rows, scales),
+        }
+    }
+}
+
+/// [`conv_tile`] in four 6 × 16 quarters, the reduction once per quarter.
+///
+/// # Safety
+/// As [`conv_tile`], with AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn conv_tile_256(src: *const f32, views: &[usize], packed: *const f32, p0: usize, len: usize, dst: *mut f32, n: usize, rows: usize, scales: &[f32; ROWS]) {
+    for q0 in (0..len).step_by(QUARTER) {
+        let live = QUARTER.min(len - q0);
+        // SAFETY: AVX2 (this function's contract).
+        let m = unsafe { masks8(live) };
+        let mut acc = [[_mm256_setzero_ps(); 2]; ROWS];
+        let src = src.wrapping_add(p0 + q0);
+        for (k, &off) in views.iter().enumerate() {
+            // SAFETY: the caller's guarantees (lanes past `live` are masked).
+            unsafe { step8(&mut acc, packed.wrapping_add(k * ROWS), 1, src.wrapping_add(off), &m) };
+        }
+        // SAFETY: AVX2 (this function's contract).
+        let tile = unsafe { spilled8(&acc) };
+        for (r, (out, scale)) in tile.iter().zip(scales).enumerate().take(rows) {
+            // SAFETY: row r < rows, columns p0+q0..p0+q0+live ≤ p0+len (the caller's bounds).
+            let dst = unsafe { std::slice::from_raw_parts_mut(dst.add(r * n + p0 + q0), live) };
+            for (d, v) in dst.iter_mut().zip(out) {
+                *d = v * scale;
+            }
+        }
+    }
+}
+
+/// [`conv_tile`] as one 6 × 64 AVX-512 tile.
+///
+/// # Safety
+/// As [`conv_tile`], with AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn conv_tile(src: *const f32, views: &[usize], packed: *const f32, p0: usize, len: usize, dst: *mut f32, n: usize, rows: usize, scales: &[f32; ROWS]) {
+unsafe fn conv_tile_512(src: *const f32, views: &[usize], packed: *const f32, p0: usize, len: usize, dst: *mut f32, n: usize, rows: usize, scales: &[f32; ROWS]) {
     let m = masks(len);
     let mut acc = [[_mm512_setzero_ps(); 4]; ROWS];
     // One loop over the reduction steps' input offsets (nested loops over taps and channels
@@ -207,14 +363,24 @@ unsafe fn conv_tile(src: *const f32, views: &[usize], packed: *const f32, p0: us
 
 /// `dst = a · b` (`dst +=` when `accumulate`) on the calling thread: `a` is `[m, k]` with any
 /// strides, `b` `[k, n]` and `dst` `[m, n]` with contiguous rows (`b_rs`, `dst_rs` apart).
-/// Returns false (nothing done) where the CPU lacks AVX-512F.
+/// Returns false (nothing done) where the tiles do not run.
 ///
 /// # Safety
 /// Every element the three views address lies inside a live buffer, and no other thread reads or
 /// writes `dst`'s elements meanwhile.
 #[allow(clippy::too_many_arguments)]
-pub unsafe fn gemm((m, n, k): (usize, usize, usize), dst: *mut f32, dst_rs: isize, accumulate: bool, (a, a_rs, a_cs): (*const f32, isize, isize), (b, b_rs): (*const f32, isize)) -> bool {
-    if !available() {
+pub unsafe fn gemm((m, n, k): (usize, usize, usize), dst: *mut f32, dst_rs: isize, accumulate: bool, a: (*const f32, isize, isize), b: (*const f32, isize)) -> bool {
+    // SAFETY: the caller's guarantees.
+    isa().is_some_and(|isa| unsafe { gemm_as(isa, (m, n, k), dst, dst_rs, accumulate, a, b) })
+}
+
+/// [`gemm`] as `isa` (false where the CPU lacks it).
+///
+/// # Safety
+/// As [`gemm`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_as(isa: Isa, (m, n, k): (usize, usize, usize), dst: *mut f32, dst_rs: isize, accumulate: bool, (a, a_rs, a_cs): (*const f32, isize, isize), (b, b_rs): (*const f32, isize)) -> bool {
+    if !supported(isa) {
         return false;
     }
     #[cfg(target_arch = "x86_64")]
@@ -234,10 +400,10 @@ pub unsafe fn gemm((m, n, k): (usize, usize, usize), dst: *mut f32, dst_rs: isiz
             for blk in 0..m.div_ceil(ROWS) {
                 let rows = ROWS.min(m - blk * ROWS);
                 let (ap, rs, cs) = if rows == ROWS { (a.wrapping_offset((blk * ROWS) as isize * a_rs), a_rs, a_cs) } else { (tail.as_ptr(), k as isize, 1) };
-                // SAFETY: AVX-512F is available; rows blk·6.. of `a` (or the tail copy), columns
+                // SAFETY: the CPU has `isa`; rows blk·6.. of `a` (or the tail copy), columns
                 // c0..c0+len of `b` and rows blk·6..blk·6+rows of `dst` lie inside the views the
                 // caller vouches for.
-                unsafe { gemm_tile(k, ap, rs, cs, b.wrapping_add(c0), b_rs, dst.wrapping_offset((blk * ROWS) as isize * dst_rs).wrapping_add(c0), dst_rs, rows, len, accumulate) };
+                unsafe { gemm_tile(isa, k, ap, rs, cs, b.wrapping_add(c0), b_rs, dst.wrapping_offset((blk * ROWS) as isize * dst_rs).wrapping_add(c0), dst_rs, rows, len, accumulate) };
             }
         }
         true
@@ -248,15 +414,63 @@ pub unsafe fn gemm((m, n, k): (usize, usize, usize), dst: *mut f32, dst_rs: isiz
     }
 }
 
-/// One `rows × len` tile of [`gemm`] (6 rows of `a` read).
+/// One `rows × len` tile of [`gemm`] (6 rows of `a` read) as `isa`.
 ///
 /// # Safety
-/// AVX-512F is available; `a[r·a_rs + c·a_cs]` (r < 6, c < k), `b[c·b_rs + l]` (l < len) are
+/// The CPU has `isa`; `a[r·a_rs + c·a_cs]` (r < 6, c < k), `b[c·b_rs + l]` (l < len) are
 /// readable and `dst[r·dst_rs + l]` (r < rows) writable.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_tile(isa: Isa, k: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32, b_rs: isize, dst: *mut f32, dst_rs: isize, rows: usize, len: usize, accumulate: bool) {
+    // SAFETY: the caller's guarantees.
+    unsafe {
+        match isa {
+            Isa::Avx512 => gemm_tile_512(k, a, a_rs, a_cs, b, b_rs, dst, dst_rs, rows, len, accumulate),
+            Isa::Avx2Fma => gemm_tile_256(k, a, a_rs, a_cs, b, b_rs, dst, dst_rs, rows, len, accumulate),
+        }
+    }
+}
+
+/// [`gemm_tile`] in 6 × 16 quarters.
+///
+/// # Safety
+/// As [`gemm_tile`], with AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_tile_256(k: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32, b_rs: isize, dst: *mut f32, dst_rs: isize, rows: usize, len: usize, accumulate: bool) {
+    for q0 in (0..len).step_by(QUARTER) {
+        let live = QUARTER.min(len - q0);
+        // SAFETY: AVX2 (this function's contract).
+        let m = unsafe { masks8(live) };
+        let mut acc = [[_mm256_setzero_ps(); 2]; ROWS];
+        let b = b.wrapping_add(q0);
+        for c in 0..k {
+            // SAFETY: the caller's guarantees (lanes past `live` are masked).
+            unsafe { step8(&mut acc, a.wrapping_offset(c as isize * a_cs), a_rs, b.wrapping_offset(c as isize * b_rs), &m) };
+        }
+        // SAFETY: AVX2 (this function's contract).
+        let tile = unsafe { spilled8(&acc) };
+        for (r, out) in tile.iter().enumerate().take(rows) {
+            // SAFETY: row r < rows, columns q0..q0+live ≤ len (the caller's bounds).
+            let dst = unsafe { std::slice::from_raw_parts_mut(dst.wrapping_offset(r as isize * dst_rs).wrapping_add(q0), live) };
+            if accumulate {
+                dst.iter_mut().zip(out).for_each(|(d, v)| *d += v);
+            } else {
+                dst.copy_from_slice(&out[..live]);
+            }
+        }
+    }
+}
+
+/// [`gemm_tile`] as one 6 × 64 AVX-512 tile.
+///
+/// # Safety
+/// As [`gemm_tile`], with AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemm_tile(k: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32, b_rs: isize, dst: *mut f32, dst_rs: isize, rows: usize, len: usize, accumulate: bool) {
+unsafe fn gemm_tile_512(k: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32, b_rs: isize, dst: *mut f32, dst_rs: isize, rows: usize, len: usize, accumulate: bool) {
     let m = masks(len);
     let mut acc = [[_mm512_setzero_ps(); 4]; ROWS];
     for c in 0..k {
@@ -337,14 +551,20 @@ const GROUPS: usize = 8;
 /// `∂W[o, i, t] = Σ_{p < npix} dy[o · plane + p] · xt[(p + offsets[t]) · in_ch + i]` as
 /// `[out_ch, in_ch, taps]`: `dy` holds at least `⌈out_ch / 6⌉ · 6` rows `plane` apart (rows past
 /// `out_ch` zero), `xt` is the input in pixel-major order with
-/// `xt.len() ≥ (npix + max(offsets)) · in_ch`. `None` where the CPU lacks AVX-512F.
+/// `xt.len() ≥ (npix + max(offsets)) · in_ch`. `None` where the tiles do not run.
 #[allow(clippy::too_many_arguments)]
 pub fn weight_grad(dy: &[f32], plane: usize, out_ch: usize, xt: &[f32], in_ch: usize, offsets: &[usize], npix: usize, threads: usize) -> Option<Vec<f32>> {
+    weight_grad_as(isa()?, dy, plane, out_ch, xt, in_ch, offsets, npix, threads)
+}
+
+/// [`weight_grad`] as `isa` (`None` where the CPU lacks it).
+#[allow(clippy::too_many_arguments)]
+fn weight_grad_as(isa: Isa, dy: &[f32], plane: usize, out_ch: usize, xt: &[f32], in_ch: usize, offsets: &[usize], npix: usize, threads: usize) -> Option<Vec<f32>> {
     let taps = offsets.len();
     let blocks = out_ch.div_ceil(ROWS);
     let span = offsets.iter().max().copied().unwrap_or(0);
     let fits = npix <= plane && dy.len() >= (blocks * ROWS).saturating_sub(1) * plane + npix && xt.len() >= (npix + span) * in_ch;
-    if !available() || !fits || in_ch == 0 || out_ch == 0 || taps == 0 {
+    if !supported(isa) || !fits || in_ch == 0 || out_ch == 0 || taps == 0 {
         return None;
     }
     #[cfg(target_arch = "x86_64")]
@@ -369,12 +589,12 @@ pub fn weight_grad(dy: &[f32], plane: usize, out_ch: usize, xt: &[f32], in_ch: u
                         let cols = COLS.min(in_ch - i0);
                         for b in 0..blocks {
                             let at = (t * blocks * ROWS + b * ROWS) * in_ch + i0;
-                            // SAFETY: AVX-512F is available (checked above); reads: dy rows
+                            // SAFETY: the CPU has `isa` (checked above); reads: dy rows
                             // b·6..b·6+6 (< ⌈out/6⌉·6 rows), columns p0..p0+len ≤ npix, and xt
                             // rows p0+off..p0+off+len < npix+span, columns i0..i0+cols ≤ in_ch
                             // (the length checks above); writes rows b·6.. of tap t, columns
                             // i0..i0+cols of this group's own `acc`.
-                            unsafe { grad_tile(dy.as_ptr().add(b * ROWS * plane + p0), plane, xt.as_ptr().add((p0 + off) * in_ch + i0), in_ch, len, cols, acc.as_mut_ptr().add(at)) };
+                            unsafe { grad_tile(isa, dy.as_ptr().add(b * ROWS * plane + p0), plane, xt.as_ptr().add((p0 + off) * in_ch + i0), in_ch, len, cols, acc.as_mut_ptr().add(at)) };
                         }
                     }
                 }
@@ -405,14 +625,58 @@ pub fn weight_grad(dy: &[f32], plane: usize, out_ch: usize, xt: &[f32], in_ch: u
     }
 }
 
-/// One 6 × 64 tile of [`weight_grad`] over `len` pixels, added into `out` (rows `in_ch` apart).
+/// One 6 × 64 tile of [`weight_grad`] over `len` pixels, added into `out` (rows `in_ch` apart),
+/// as `isa`.
 ///
 /// # Safety
-/// AVX-512F is available; `dy[r · plane + p]` and `xt[p · in_ch + c]` (r < 6, p < len,
+/// The CPU has `isa`; `dy[r · plane + p]` and `xt[p · in_ch + c]` (r < 6, p < len,
 /// c < cols) are readable; `out[r · in_ch + c]` is writable.
 #[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn grad_tile(isa: Isa, dy: *const f32, plane: usize, xt: *const f32, in_ch: usize, len: usize, cols: usize, out: *mut f32) {
+    // SAFETY: the caller's guarantees.
+    unsafe {
+        match isa {
+            Isa::Avx512 => grad_tile_512(dy, plane, xt, in_ch, len, cols, out),
+            Isa::Avx2Fma => grad_tile_256(dy, plane, xt, in_ch, len, cols, out),
+        }
+    }
+}
+
+/// [`grad_tile`] in 6 × 16 quarters, the pixels once per quarter.
+///
+/// # Safety
+/// As [`grad_tile`], with AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn grad_tile_256(dy: *const f32, plane: usize, xt: *const f32, in_ch: usize, len: usize, cols: usize, out: *mut f32) {
+    for q0 in (0..cols).step_by(QUARTER) {
+        let live = QUARTER.min(cols - q0);
+        // SAFETY: AVX2 (this function's contract).
+        let m = unsafe { masks8(live) };
+        let mut acc = [[_mm256_setzero_ps(); 2]; ROWS];
+        let xt = xt.wrapping_add(q0);
+        for p in 0..len {
+            // SAFETY: the caller's guarantees (lanes past `live` are masked).
+            unsafe { step8(&mut acc, dy.wrapping_add(p), plane as isize, xt.wrapping_add(p * in_ch), &m) };
+        }
+        // SAFETY: AVX2 (this function's contract).
+        let tile = unsafe { spilled8(&acc) };
+        for (r, row) in tile.iter().enumerate() {
+            // SAFETY: row r < 6, columns q0..q0+live ≤ cols (the caller's bounds).
+            let dst = unsafe { std::slice::from_raw_parts_mut(out.wrapping_add(r * in_ch + q0), live) };
+            dst.iter_mut().zip(row).for_each(|(d, v)| *d += v);
+        }
+    }
+}
+
+/// [`grad_tile`] as one 6 × 64 AVX-512 tile.
+///
+/// # Safety
+/// As [`grad_tile`], with AVX-512F.
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn grad_tile(dy: *const f32, plane: usize, xt: *const f32, in_ch: usize, len: usize, cols: usize, out: *mut f32) {
+unsafe fn grad_tile_512(dy: *const f32, plane: usize, xt: *const f32, in_ch: usize, len: usize, cols: usize, out: *mut f32) {
     let m = masks(cols);
     let mut acc = [[_mm512_setzero_ps(); 4]; ROWS];
     for p in 0..len {
@@ -444,17 +708,35 @@ mod tests {
             .collect()
     }
 
+    /// The instruction sets this CPU runs.
+    fn isas() -> Vec<Isa> {
+        [Isa::Avx512, Isa::Avx2Fma].into_iter().filter(|&i| supported(i)).collect()
+    }
+
+    /// Every instruction set's result the same bits as the first's.
+    fn same_bits(results: &[Vec<f32>], what: &str) {
+        for r in results.iter().skip(1) {
+            assert!(r.iter().zip(&results[0]).all(|(a, b)| a.to_bits() == b.to_bits()), "{what}: the instruction sets differ");
+        }
+    }
+
     #[test]
     fn conv_wide_matches_the_sum_on_ragged_shapes() {
-        if !available() {
-            return;
-        }
         for (in_ch, out_ch, n, plane, offsets) in [(3usize, 7usize, 70usize, 90usize, vec![0usize, 1, 2, 10, 11, 12, 20, 21, 22]), (17, 13, 200, 230, vec![0, 1, 31]), (5, 1, 64, 64, vec![0]), (2, 6, 1, 1, vec![0])] {
             let span = offsets.iter().max().copied().unwrap_or(0);
             let src = values((in_ch - 1) * plane + span + n, 1);
             let w = values(out_ch * in_ch * offsets.len(), 2);
             let scale = values(out_ch, 3);
-            let got = conv_wide(&src, plane, in_ch, &offsets, &w, out_ch, n, &scale, 2).expect("avx-512");
+            let results: Vec<Vec<f32>> = isas()
+                .into_iter()
+                .map(|isa| {
+                    let mut wide = vec![f32::NAN; out_ch * n];
+                    assert!(conv_wide_as(isa, &src, plane, in_ch, &offsets, &w, out_ch, n, &scale, 2, &mut wide));
+                    wide
+                })
+                .collect();
+            same_bits(&results, "conv_wide");
+            let Some(got) = results.first() else { return };
             for o in 0..out_ch {
                 for p in 0..n {
                     let mut want = 0f64;
@@ -472,16 +754,15 @@ mod tests {
 
     #[test]
     fn weight_grad_matches_the_sum_on_ragged_shapes() {
-        if !available() {
-            return;
-        }
         for (in_ch, out_ch, npix, plane, offsets) in [(3usize, 7usize, 600usize, 620usize, vec![0usize, 1, 2, 10, 11, 12, 20, 21, 22]), (70, 13, 300, 300, vec![0, 5]), (1, 1, 1, 1, vec![0])] {
             let rows = out_ch.div_ceil(ROWS) * ROWS;
             let mut dy = values(rows * plane, 4);
             dy[out_ch * plane..].fill(0.0);
             let span = offsets.iter().max().copied().unwrap_or(0);
             let xt = values((npix + span) * in_ch, 5);
-            let got = weight_grad(&dy, plane, out_ch, &xt, in_ch, &offsets, npix, 2).expect("avx-512");
+            let results: Vec<Vec<f32>> = isas().into_iter().map(|isa| weight_grad_as(isa, &dy, plane, out_ch, &xt, in_ch, &offsets, npix, 2).expect("fits")).collect();
+            same_bits(&results, "weight_grad");
+            let Some(got) = results.first() else { return };
             for o in 0..out_ch {
                 for i in 0..in_ch {
                     for (t, off) in offsets.iter().enumerate() {
@@ -496,19 +777,23 @@ mod tests {
 
     #[test]
     fn gemm_matches_the_sum_with_strides_tails_and_accumulation() {
-        if !available() {
-            return;
-        }
         for (m, n, k, accumulate) in [(13usize, 70usize, 9usize, false), (6, 64, 1, true), (1, 3, 300, false), (20, 129, 17, true)] {
             // a transposed in memory (row stride 1, column stride m+2), b and dst with wide rows.
             let (a_cs, b_rs, d_rs) = (m + 2, n + 5, n + 3);
             let a = values(k * a_cs, 6);
             let b = values(k * b_rs, 7);
             let before = values(m * d_rs, 8);
-            let mut d = before.clone();
-            // SAFETY: every view lies inside its vector.
-            let ran = unsafe { gemm((m, n, k), d.as_mut_ptr(), d_rs as isize, accumulate, (a.as_ptr(), 1, a_cs as isize), (b.as_ptr(), b_rs as isize)) };
-            assert!(ran);
+            let results: Vec<Vec<f32>> = isas()
+                .into_iter()
+                .map(|isa| {
+                    let mut d = before.clone();
+                    // SAFETY: every view lies inside its vector.
+                    assert!(unsafe { gemm_as(isa, (m, n, k), d.as_mut_ptr(), d_rs as isize, accumulate, (a.as_ptr(), 1, a_cs as isize), (b.as_ptr(), b_rs as isize)) });
+                    d
+                })
+                .collect();
+            same_bits(&results, "gemm");
+            let Some(d) = results.first() else { return };
             for r in 0..m {
                 for c in 0..d_rs {
                     let got = d[r * d_rs + c] as f64;
