@@ -33,7 +33,7 @@
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::{
-    __m256, __m256i, __m512, __mmask16, _mm256_cmpgt_epi32, _mm256_fmadd_ps, _mm256_maskload_ps, _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32, _mm256_setzero_ps,
+    __m256, __m256i, __m512, __mmask16, _mm256_cmpgt_epi32, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_mul_ps, _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32, _mm256_setzero_ps,
     _mm256_storeu_ps, _mm512_add_ps, _mm512_broadcastss_ps, _mm512_fmadd_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
     _mm_cvtss_f32, _mm_load_ss,
 };
@@ -159,33 +159,42 @@ unsafe fn spilled(acc: &[[__m512; 4]; ROWS]) -> [[f32; COLS]; ROWS] {
     tile
 }
 
-/// The AVX2 `maskload` masks (sign bit set on live lanes) of a quarter row of `len` values
-/// (clamped to 16) in two 8-lane vectors.
+/// The AVX2 `maskload` mask (sign bit set on live lanes) of an 8-lane vector holding the first
+/// `len` (clamped to 8) values.
+///
+/// # Safety
+/// AVX2 is available (the callers are AVX2 functions).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn mask8(len: usize) -> __m256i {
+    // SAFETY: AVX2 (the caller's guarantee).
+    unsafe { _mm256_cmpgt_epi32(_mm256_set1_epi32(len.min(8) as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)) }
+}
+
+/// The masks of a quarter row of `len` values (clamped to 16) in two 8-lane vectors.
 ///
 /// # Safety
 /// AVX2 is available (the callers are AVX2 functions).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn masks8(len: usize) -> [__m256i; 2] {
-    let live = len.min(QUARTER) as i32;
     // SAFETY: AVX2 (the caller's guarantee).
-    unsafe {
-        let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        [_mm256_cmpgt_epi32(_mm256_set1_epi32(live), lane), _mm256_cmpgt_epi32(_mm256_set1_epi32(live - 8), lane)]
-    }
+    unsafe { [mask8(len), mask8(len.saturating_sub(8))] }
 }
 
 /// [`step`] on a 6 × 16 quarter tile: `acc[r][j] += a[r · a_row] · b[8j .. 8j + 8]` (masked lanes
-/// read 0); the same FMA per element as the AVX-512 step.
+/// read 0; a `FULL` quarter reads all 16 without masks, which also frees their registers); the
+/// same FMA per element as the AVX-512 step.
 ///
 /// # Safety
-/// AVX2 and FMA are available; `a[r · a_row]` is readable for r < 6 and `b`'s unmasked lanes are.
+/// AVX2 and FMA are available; `a[r · a_row]` is readable for r < 6 and `b`'s unmasked lanes
+/// are (all 16 when `FULL`).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn step8(acc: &mut [[__m256; 2]; ROWS], a: *const f32, a_row: isize, b: *const f32, m: &[__m256i; 2]) {
+unsafe fn step8<const FULL: bool>(acc: &mut [[__m256; 2]; ROWS], a: *const f32, a_row: isize, b: *const f32, m: &[__m256i; 2]) {
     // SAFETY: the caller's guarantees; masked lanes are not read.
     unsafe {
-        let x = [_mm256_maskload_ps(b, m[0]), _mm256_maskload_ps(b.wrapping_add(8), m[1])];
+        let x = if FULL { [_mm256_loadu_ps(b), _mm256_loadu_ps(b.wrapping_add(8))] } else { [_mm256_maskload_ps(b, m[0]), _mm256_maskload_ps(b.wrapping_add(8), m[1])] };
         for (r, row) in acc.iter_mut().enumerate() {
             // An intrinsic load, as in `step`.
             let w = _mm256_set1_ps(_mm_cvtss_f32(_mm_load_ss(a.wrapping_offset(r as isize * a_row))));
@@ -193,6 +202,31 @@ unsafe fn step8(acc: &mut [[__m256; 2]; ROWS], a: *const f32, a_row: isize, b: *
                 *v = _mm256_fmadd_ps(w, xj, *v);
             }
         }
+    }
+}
+
+/// A quarter tile's reduction over `steps` steps, step `k` reading `a_at(k)` (rows `a_row` apart)
+/// and `b_at(k)`: unmasked when the quarter is full.
+///
+/// # Safety
+/// As [`step8`] for every step.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn reduce8(live: usize, steps: usize, a_at: impl Fn(usize) -> *const f32, a_row: isize, b_at: impl Fn(usize) -> *const f32) -> [[__m256; 2]; ROWS] {
+    // SAFETY: the caller's guarantees.
+    unsafe {
+        let m = masks8(live);
+        let mut acc = [[_mm256_setzero_ps(); 2]; ROWS];
+        if live == QUARTER {
+            for k in 0..steps {
+                step8::<true>(&mut acc, a_at(k), a_row, b_at(k), &m);
+            }
+        } else {
+            for k in 0..steps {
+                step8::<false>(&mut acc, a_at(k), a_row, b_at(k), &m);
+            }
+        }
+        acc
     }
 }
 
@@ -313,14 +347,9 @@ unsafe fn conv_tile(isa: Isa, src: *const f32, views: &[usize], packed: *const f
 unsafe fn conv_tile_256(src: *const f32, views: &[usize], packed: *const f32, p0: usize, len: usize, dst: *mut f32, n: usize, rows: usize, scales: &[f32; ROWS]) {
     for q0 in (0..len).step_by(QUARTER) {
         let live = QUARTER.min(len - q0);
-        // SAFETY: AVX2 (this function's contract).
-        let m = unsafe { masks8(live) };
-        let mut acc = [[_mm256_setzero_ps(); 2]; ROWS];
         let src = src.wrapping_add(p0 + q0);
-        for (k, &off) in views.iter().enumerate() {
-            // SAFETY: the caller's guarantees (lanes past `live` are masked).
-            unsafe { step8(&mut acc, packed.wrapping_add(k * ROWS), 1, src.wrapping_add(off), &m) };
-        }
+        // SAFETY: the caller's guarantees (lanes past `live` are masked).
+        let acc = unsafe { reduce8(live, views.len(), |k| packed.wrapping_add(k * ROWS), 1, |k| src.wrapping_add(views[k])) };
         // SAFETY: AVX2 (this function's contract).
         let tile = unsafe { spilled8(&acc) };
         for (r, (out, scale)) in tile.iter().zip(scales).enumerate().take(rows) {
@@ -441,14 +470,9 @@ unsafe fn gemm_tile(isa: Isa, k: usize, a: *const f32, a_rs: isize, a_cs: isize,
 unsafe fn gemm_tile_256(k: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32, b_rs: isize, dst: *mut f32, dst_rs: isize, rows: usize, len: usize, accumulate: bool) {
     for q0 in (0..len).step_by(QUARTER) {
         let live = QUARTER.min(len - q0);
-        // SAFETY: AVX2 (this function's contract).
-        let m = unsafe { masks8(live) };
-        let mut acc = [[_mm256_setzero_ps(); 2]; ROWS];
         let b = b.wrapping_add(q0);
-        for c in 0..k {
-            // SAFETY: the caller's guarantees (lanes past `live` are masked).
-            unsafe { step8(&mut acc, a.wrapping_offset(c as isize * a_cs), a_rs, b.wrapping_offset(c as isize * b_rs), &m) };
-        }
+        // SAFETY: the caller's guarantees (lanes past `live` are masked).
+        let acc = unsafe { reduce8(live, k, |c| a.wrapping_offset(c as isize * a_cs), a_rs, |c| b.wrapping_offset(c as isize * b_rs)) };
         // SAFETY: AVX2 (this function's contract).
         let tile = unsafe { spilled8(&acc) };
         for (r, out) in tile.iter().enumerate().take(rows) {
@@ -492,23 +516,79 @@ unsafe fn gemm_tile_512(k: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *c
 
 /// `out[o] = Σ f · src[off + o]` over the `(f, off)` taps in order, as `cpu::filter_sum`'s
 /// loops compute it (a multiply then an add per tap, no FMA: bit-identical), 64 outputs at a time
-/// in four vectors, the row's tail masked. False (nothing done) where the loops do not run
-/// AVX-512 (`kernels::simd::avx512`) or a tap would read past `src`.
+/// in four AVX-512 or eight AVX2 vectors, the row's tail masked. False (nothing done) where the
+/// loops run neither (`kernels::simd`) or a tap would read past `src`.
 pub(crate) fn filter_sum(out: &mut [f32], src: &[f32], taps: &[(f32, usize)]) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         let n = out.len();
-        if !crate::kernels::simd::avx512() || taps.iter().any(|&(_, off)| off + n > src.len()) {
+        if taps.iter().any(|&(_, off)| off + n > src.len()) {
             return false;
         }
-        // SAFETY: AVX-512F is available (simd::avx512) and every tap's run lies inside `src`.
-        unsafe { filter_sum_tiles(out, src, taps) };
+        if crate::kernels::simd::avx512() {
+            // SAFETY: AVX-512F is available (simd::avx512) and every tap's run lies inside `src`.
+            unsafe { filter_sum_tiles(out, src, taps) };
+        } else if crate::kernels::simd::avx2() {
+            // SAFETY: AVX2 is available (simd::avx2) and every tap's run lies inside `src`.
+            unsafe { filter_sum_tiles_256(out, src, taps) };
+        } else {
+            return false;
+        }
         true
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
         let _ = (out, src, taps);
         false
+    }
+}
+
+/// [`filter_sum`]'s vectors as AVX2: 64 outputs in eight vectors, unmasked but for a row's
+/// last partial block.
+///
+/// # Safety
+/// AVX2 is available and `off + out.len() ≤ src.len()` for every tap.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn filter_sum_tiles_256(out: &mut [f32], src: &[f32], taps: &[(f32, usize)]) {
+    let n = out.len();
+    let mut o = 0;
+    while o < n {
+        let live = (n - o).min(COLS);
+        let mut acc = [_mm256_setzero_ps(); 8];
+        if live == COLS {
+            for &(f, off) in taps {
+                let fv = _mm256_set1_ps(f);
+                let p = src.as_ptr().wrapping_add(off + o);
+                for (j, a) in acc.iter_mut().enumerate() {
+                    // SAFETY: src[off + o + 8j .. + 8] with o + 64 ≤ n, inside `src` (the caller's
+                    // guarantee).
+                    *a = _mm256_add_ps(*a, _mm256_mul_ps(fv, unsafe { _mm256_loadu_ps(p.wrapping_add(8 * j)) }));
+                }
+            }
+            for (j, a) in acc.iter().enumerate() {
+                // SAFETY: out[o + 8j .. + 8] with o + 64 ≤ n.
+                unsafe { _mm256_storeu_ps(out.as_mut_ptr().wrapping_add(o + 8 * j), *a) };
+            }
+        } else {
+            let vectors = live.div_ceil(8);
+            // SAFETY: AVX2 (this function's contract).
+            let m: [__m256i; 8] = std::array::from_fn(|j| unsafe { mask8(live.saturating_sub(8 * j)) });
+            for &(f, off) in taps {
+                let fv = _mm256_set1_ps(f);
+                let p = src.as_ptr().wrapping_add(off + o);
+                for (j, a) in acc.iter_mut().enumerate().take(vectors) {
+                    // SAFETY: unmasked lanes are src[off + o + 8j + l] with o + 8j + l < n, inside
+                    // `src`; masked lanes are not read.
+                    *a = _mm256_add_ps(*a, _mm256_mul_ps(fv, unsafe { _mm256_maskload_ps(p.wrapping_add(8 * j), m[j]) }));
+                }
+            }
+            for (j, a) in acc.iter().enumerate().take(vectors) {
+                // SAFETY: unmasked lanes are out[o + 8j + l] with o + 8j + l < n.
+                unsafe { _mm256_maskstore_ps(out.as_mut_ptr().wrapping_add(o + 8 * j), m[j], *a) };
+            }
+        }
+        o += COLS;
     }
 }
 
@@ -652,14 +732,9 @@ unsafe fn grad_tile(isa: Isa, dy: *const f32, plane: usize, xt: *const f32, in_c
 unsafe fn grad_tile_256(dy: *const f32, plane: usize, xt: *const f32, in_ch: usize, len: usize, cols: usize, out: *mut f32) {
     for q0 in (0..cols).step_by(QUARTER) {
         let live = QUARTER.min(cols - q0);
-        // SAFETY: AVX2 (this function's contract).
-        let m = unsafe { masks8(live) };
-        let mut acc = [[_mm256_setzero_ps(); 2]; ROWS];
         let xt = xt.wrapping_add(q0);
-        for p in 0..len {
-            // SAFETY: the caller's guarantees (lanes past `live` are masked).
-            unsafe { step8(&mut acc, dy.wrapping_add(p), plane as isize, xt.wrapping_add(p * in_ch), &m) };
-        }
+        // SAFETY: the caller's guarantees (lanes past `live` are masked).
+        let acc = unsafe { reduce8(live, len, |p| dy.wrapping_add(p), plane as isize, |p| xt.wrapping_add(p * in_ch)) };
         // SAFETY: AVX2 (this function's contract).
         let tile = unsafe { spilled8(&acc) };
         for (r, row) in tile.iter().enumerate() {
@@ -717,6 +792,36 @@ mod tests {
     fn same_bits(results: &[Vec<f32>], what: &str) {
         for r in results.iter().skip(1) {
             assert!(r.iter().zip(&results[0]).all(|(a, b)| a.to_bits() == b.to_bits()), "{what}: the instruction sets differ");
+        }
+    }
+
+    #[test]
+    fn filter_sum_vectors_equal_the_scalar_loop() {
+        let src = values(400, 9);
+        let taps: Vec<(f32, usize)> = values(7, 10).into_iter().zip([0usize, 3, 5, 9, 12, 20, 33]).collect();
+        for n in [1usize, 7, 8, 9, 17, 63, 64, 65, 130, 300] {
+            let mut want = vec![0f32; n];
+            for &(f, off) in &taps {
+                for (o, w) in want.iter_mut().enumerate() {
+                    *w += f * src[off + o];
+                }
+            }
+            let mut kinds = Vec::new();
+            if supported(Isa::Avx512) {
+                let mut got = vec![f32::NAN; n];
+                // SAFETY: AVX-512F checked; every tap's run lies inside `src` (33 + 300 < 400).
+                unsafe { filter_sum_tiles(&mut got, &src, &taps) };
+                kinds.push(got);
+            }
+            if supported(Isa::Avx2Fma) {
+                let mut got = vec![f32::NAN; n];
+                // SAFETY: AVX2 checked; as above.
+                unsafe { filter_sum_tiles_256(&mut got, &src, &taps) };
+                kinds.push(got);
+            }
+            for got in kinds {
+                assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "n {n}: {got:?} vs {want:?}");
+            }
         }
     }
 
