@@ -33,7 +33,7 @@
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::{
-    __m256, __m256i, __m512, __mmask16, _mm256_cmpgt_epi32, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_mul_ps, _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32, _mm256_setzero_ps,
+    __m256, __m256i, __m512, __mmask16, _mm256_cmpgt_epi32, _mm256_add_ps, _mm256_fmadd_ps, _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_mul_ps, _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32, _mm256_setzero_ps,
     _mm256_storeu_ps, _mm512_add_ps, _mm512_broadcastss_ps, _mm512_fmadd_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
     _mm_cvtss_f32, _mm_load_ss,
 };
@@ -171,6 +171,18 @@ unsafe fn mask8(len: usize) -> __m256i {
     unsafe { _mm256_cmpgt_epi32(_mm256_set1_epi32(len.min(8) as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)) }
 }
 
+/// Eight values from `p` through the masked load with every lane on: `_mm256_loadu_ps` is a
+/// `copy_nonoverlapping` whose debug-build precondition check ran every reduction step.
+///
+/// # Safety
+/// AVX2 is available and `p[..8]` is readable.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn load8(p: *const f32) -> __m256 {
+    // SAFETY: the caller's guarantees.
+    unsafe { _mm256_maskload_ps(p, _mm256_set1_epi32(-1)) }
+}
+
 /// The masks of a quarter row of `len` values (clamped to 16) in two 8-lane vectors.
 ///
 /// # Safety
@@ -194,13 +206,13 @@ unsafe fn masks8(len: usize) -> [__m256i; 2] {
 unsafe fn step8<const FULL: bool>(acc: &mut [[__m256; 2]; ROWS], a: *const f32, a_row: isize, b: *const f32, m: &[__m256i; 2]) {
     // SAFETY: the caller's guarantees; masked lanes are not read.
     unsafe {
-        let x = if FULL { [_mm256_loadu_ps(b), _mm256_loadu_ps(b.wrapping_add(8))] } else { [_mm256_maskload_ps(b, m[0]), _mm256_maskload_ps(b.wrapping_add(8), m[1])] };
-        for (r, row) in acc.iter_mut().enumerate() {
+        // Two locals, not an array: an array of the two went through the stack every step.
+        let (x0, x1) = if FULL { (load8(b), load8(b.wrapping_add(8))) } else { (_mm256_maskload_ps(b, m[0]), _mm256_maskload_ps(b.wrapping_add(8), m[1])) };
+        for (r, [v0, v1]) in acc.iter_mut().enumerate() {
             // An intrinsic load, as in `step`.
             let w = _mm256_set1_ps(_mm_cvtss_f32(_mm_load_ss(a.wrapping_offset(r as isize * a_row))));
-            for (v, xj) in row.iter_mut().zip(x) {
-                *v = _mm256_fmadd_ps(w, xj, *v);
-            }
+            *v0 = _mm256_fmadd_ps(w, x0, *v0);
+            *v1 = _mm256_fmadd_ps(w, x1, *v1);
         }
     }
 }
@@ -563,12 +575,13 @@ unsafe fn filter_sum_tiles_256(out: &mut [f32], src: &[f32], taps: &[(f32, usize
                 for (j, a) in acc.iter_mut().enumerate() {
                     // SAFETY: src[off + o + 8j .. + 8] with o + 64 ≤ n, inside `src` (the caller's
                     // guarantee).
-                    *a = _mm256_add_ps(*a, _mm256_mul_ps(fv, unsafe { _mm256_loadu_ps(p.wrapping_add(8 * j)) }));
+                    *a = _mm256_add_ps(*a, _mm256_mul_ps(fv, unsafe { load8(p.wrapping_add(8 * j)) }));
                 }
             }
             for (j, a) in acc.iter().enumerate() {
-                // SAFETY: out[o + 8j .. + 8] with o + 64 ≤ n.
-                unsafe { _mm256_storeu_ps(out.as_mut_ptr().wrapping_add(o + 8 * j), *a) };
+                // SAFETY: out[o + 8j .. + 8] with o + 64 ≤ n (the masked store with every lane on,
+                // as `load8`).
+                unsafe { _mm256_maskstore_ps(out.as_mut_ptr().wrapping_add(o + 8 * j), _mm256_set1_epi32(-1), *a) };
             }
         } else {
             let vectors = live.div_ceil(8);
