@@ -1,7 +1,8 @@
 //! `stylescope train` end to end, as a user runs it: a fresh run writes the official files
 //! (log, stats.jsonl, reals/fakes grids, snapshots the other commands open); a run stopped and
 //! continued with `--resume latest` ends bit-identical to an uninterrupted one; a run killed
-//! with SIGKILL resumes from its last complete snapshot; fine-tuning from a snapshot; one-line
+//! with SIGKILL resumes from its last complete snapshot; the AVX2 tiles train to the same bits as
+//! the default; fine-tuning from a snapshot; one-line
 //! errors for bad flags, data and mismatched snapshots.
 
 mod common;
@@ -72,6 +73,22 @@ fn fresh_run_writes_the_official_files_and_snapshots_other_commands_open() {
     let tensors = snapshot_tensors(&snap);
     for prefix in ["G/", "D/", "G_ema/", "opt_G/exp_avg/", "opt_D/exp_avg_sq/"] {
         assert!(tensors.keys().any(|k| k.starts_with(prefix)), "snapshot lacks {prefix}*");
+    }
+}
+
+/// The convolution tiles' AVX2+FMA copy (`STYLESCOPE_SIMD=avx2`: what an AVX2-only CPU runs)
+/// trains to the same bits as the default (the AVX-512 copy where this CPU has it).
+#[test]
+fn avx2_tiles_train_to_the_same_bits() {
+    let tmp = ScratchDir::new("train-avx2");
+    make_images(&tmp.join("data"), 6, 32);
+    run_ok(&mut train_cmd(&tmp.join("a"), &tmp.join("data"), "0.008"));
+    run_ok(train_cmd(&tmp.join("b"), &tmp.join("data"), "0.008").env("STYLESCOPE_SIMD", "avx2"));
+    let a = snapshot_tensors(&last_snapshot(&run_dir(&tmp.join("a"))));
+    let b = snapshot_tensors(&last_snapshot(&run_dir(&tmp.join("b"))));
+    assert_eq!(a.len(), b.len());
+    for (k, t) in &a {
+        assert!(t == &b[k], "{k} differs between the default and the AVX2 tiles");
     }
 }
 
