@@ -52,10 +52,10 @@ pub fn avx2() -> bool {
     *AVX2.get_or_init(|| std::arch::is_x86_feature_detected!("avx2") && std::env::var("STYLESCOPE_SIMD").map_or(true, |v| v != "baseline"))
 }
 
-/// Whether the multiversioned loops run their AVX-512 copy (and `kernels::avx512` its tiles):
-/// the CPU has AVX-512F and the environment asks for neither the baseline nor AVX2
-/// (`STYLESCOPE_SIMD=avx2`: the code an AVX2-only CPU runs, to measure it on this one). Decided
-/// once per process.
+/// Whether the multiversioned loops run their AVX-512 copy: the CPU has AVX-512F and the
+/// environment asks for neither the baseline nor AVX2 (`STYLESCOPE_SIMD=avx2`: the code an
+/// AVX2-only CPU runs, to measure it on this one; `kernels::tiles` follows it). Decided once per
+/// process.
 #[cfg(target_arch = "x86_64")]
 pub fn avx512() -> bool {
     static AVX512: std::sync::OnceLock<bool> = std::sync::OnceLock::new();

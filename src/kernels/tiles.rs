@@ -54,21 +54,23 @@ pub(crate) enum Isa {
     Avx2Fma,
 }
 
-/// The instruction set the tiles run as on this machine: AVX-512F where the loops run AVX-512
-/// (`simd::avx512`, so not under `STYLESCOPE_SIMD=avx2|baseline`), else AVX2+FMA where the CPU
-/// has both (not under `STYLESCOPE_SIMD=baseline`); `None` (the gemm crate everywhere) elsewhere
-/// or with `STYLESCOPE_GEMM=crate` (to compare the two or rule these out when debugging).
-/// Decided once per process.
+/// The instruction set the tiles run as on this machine: AVX-512F where the CPU has it and the
+/// environment does not ask for AVX2 (`STYLESCOPE_SIMD=avx2`: what an AVX2-only CPU runs), else
+/// AVX2+FMA where the CPU has both; `None` (the gemm crate everywhere) elsewhere or with
+/// `STYLESCOPE_GEMM=crate` (to compare the two or rule these out when debugging).
+/// `STYLESCOPE_SIMD=baseline` is about the loops (`kernels::simd`) and leaves the tiles as they
+/// are: both instruction sets give the same bits. Decided once per process.
 pub(crate) fn isa() -> Option<Isa> {
     #[cfg(target_arch = "x86_64")]
     {
         static ISA: std::sync::OnceLock<Option<Isa>> = std::sync::OnceLock::new();
         *ISA.get_or_init(|| {
+            let simd = std::env::var("STYLESCOPE_SIMD").unwrap_or_default();
             if std::env::var("STYLESCOPE_GEMM").is_ok_and(|v| v == "crate") {
                 None
-            } else if super::simd::avx512() {
+            } else if supported(Isa::Avx512) && simd != "avx2" {
                 Some(Isa::Avx512)
-            } else if super::simd::avx2() && std::arch::is_x86_feature_detected!("fma") {
+            } else if supported(Isa::Avx2Fma) {
                 Some(Isa::Avx2Fma)
             } else {
                 None
