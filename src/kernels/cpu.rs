@@ -277,8 +277,8 @@ fn interleave(src: &[f32], q: usize, out: &mut [f32]) {
     }
 }
 
-/// `out[o] = Σ f · src[off + o]` over the `(f, off)` taps in order (zero for none): the AVX-512
-/// copy where the loops run AVX-512 (explicit masked vectors: the compiled loops kept their
+/// `out[o] = Σ f · src[off + o]` over the `(f, off)` taps in order (zero for none): the AVX-512 or
+/// AVX2 vectors of `kernels::tiles` where the loops run either (the compiled loops kept their
 /// block sums on the stack and did rows under 16 one value at a time), else [`filter_sum_loops`].
 /// Every copy computes each output as the same multiplies and adds in the same order.
 fn filter_sum(out: &mut [f32], src: &[f32], taps: &[(f32, usize)]) {
@@ -538,8 +538,8 @@ pub(crate) unsafe fn gemm_strided(
     (lhs, lhs_rs, lhs_cs): (*const f32, isize, isize),
     (rhs, rhs_rs, rhs_cs): (*const f32, isize, isize),
 ) {
-    // SAFETY: the caller's guarantees are the AVX-512 kernel's, which takes products whose
-    // right operand and result have contiguous rows where the CPU has AVX-512F.
+    // SAFETY: the caller's guarantees are the register tiles', which take products whose right
+    // operand and result have contiguous rows where the CPU has AVX-512F or AVX2+FMA.
     if rhs_cs == 1 && dst_cs == 1 && unsafe { crate::kernels::tiles::gemm((m, n, k), dst, dst_rs, accumulate, (lhs, lhs_rs, lhs_cs), (rhs, rhs_rs)) } {
         return;
     }
@@ -654,7 +654,7 @@ pub fn conv2d_direct(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32]
         });
         None
     };
-    // The AVX-512 kernel's result where it ran (then `wide` is not written).
+    // The register tiles' result where they ran (then `wide` is not written).
     let mut fast = None;
     if k == 1 && pad == 0 {
         // A 1x1 convolution without padding reads the input in place (its last view ends at

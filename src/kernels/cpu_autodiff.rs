@@ -251,7 +251,7 @@ struct Conv2dState {
 }
 
 thread_local! {
-    /// The padded stacked input and the padded-width output of [`conv_samples_avx512`], and
+    /// The padded stacked input and the padded-width output of [`conv_samples_tiled`], and
     /// the output gradient and transposed input of [`conv2d_weight_grad`], kept between calls
     /// (only grown): fresh buffers of this size cost a page fault and a zeroed page per 4 KiB.
     static SCRATCH: std::cell::RefCell<[Vec<f32>; 2]> = const { std::cell::RefCell::new([Vec::new(), Vec::new()]) };
@@ -287,12 +287,12 @@ impl Stacked {
     }
 }
 
-/// [`conv_samples`] on the AVX-512 tile: the samples padded and stacked straight into one
+/// [`conv_samples`] on the register tiles (`kernels::tiles`): the samples padded and stacked straight into one
 /// scratch (`[in, n·hp, wp]`, each sample `hp = h + 2·pad` rows), one `tiles::conv_wide_into`
 /// over the whole batch into another, and each sample's `oh x ow` window read out of it. `None`
-/// where the CPU lacks AVX-512F.
+/// where the tiles do not run.
 #[allow(clippy::too_many_arguments)]
-fn conv_samples_avx512(x: &[f32], n: usize, in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, k: usize, pad: usize) -> Option<Vec<f32>> {
+fn conv_samples_tiled(x: &[f32], n: usize, in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, k: usize, pad: usize) -> Option<Vec<f32>> {
     if !super::tiles::available() || n == 0 || in_ch == 0 || out_ch == 0 {
         return None;
     }
@@ -349,7 +349,7 @@ fn stack_samples(x: &[f32], n: usize, c: usize, h: usize, w: usize, gap: usize) 
 #[allow(clippy::too_many_arguments)]
 fn conv_samples(x: &[f32], n: usize, in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, k: usize, pad: usize) -> (Vec<f32>, usize, usize) {
     let (oh, ow) = (h + 2 * pad + 1 - k, w + 2 * pad + 1 - k);
-    if let Some(y) = conv_samples_avx512(x, n, in_ch, h, w, weight, out_ch, k, pad) {
+    if let Some(y) = conv_samples_tiled(x, n, in_ch, h, w, weight, out_ch, k, pad) {
         return (y, oh, ow);
     }
     if n <= 1 {
@@ -399,7 +399,7 @@ pub fn conv2d_weight_grad(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usiz
     if n == 0 || npix == 0 {
         return vec![0f32; out_ch * in_ch * kk];
     }
-    if let Some(dw) = weight_grad_avx512(x, dy, n, in_ch, h, w, out_ch, k, pad) {
+    if let Some(dw) = weight_grad_tiled(x, dy, n, in_ch, h, w, out_ch, k, pad) {
         return dw;
     }
     let mut dw = vec![0f32; out_ch * in_ch * kk];
@@ -451,12 +451,12 @@ pub fn conv2d_weight_grad(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usiz
     dw
 }
 
-/// [`conv2d_weight_grad`] on the AVX-512 tile (`tiles::weight_grad`): the output gradient on
+/// [`conv2d_weight_grad`] on the register tiles (`tiles::weight_grad`): the output gradient on
 /// the padded width in whole 6-channel blocks of rows (the extra rows zero) and the padded input
 /// in pixel-major order `[n·hp·wp + k][in]` (a tap is a shift by `ky·wp + kx` pixels of it), both
-/// in scratch. `None` where the CPU lacks AVX-512F.
+/// in scratch. `None` where the tiles do not run.
 #[allow(clippy::too_many_arguments)]
-fn weight_grad_avx512(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usize, w: usize, out_ch: usize, k: usize, pad: usize) -> Option<Vec<f32>> {
+fn weight_grad_tiled(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usize, w: usize, out_ch: usize, k: usize, pad: usize) -> Option<Vec<f32>> {
     if !super::tiles::available() {
         return None;
     }

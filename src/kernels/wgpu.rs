@@ -363,6 +363,13 @@ impl FilteredLreluOp {
         (out_len(h, self.up, y0, y1, tu, 1), out_len(w, self.up, x0, x1, tu, 1))
     }
 
+    /// The blocks of an input `x` whose mid (f32) tensors fit `limit` bytes each.
+    fn mid_blocks(&self, x: &CubeTensor, limit: u64) -> Blocks {
+        let [n, c, h, w] = dims4(x);
+        let (mh, mw) = self.mid_size(h, w);
+        Blocks::new(n, c, (mh * mw * 4) as u64, limit)
+    }
+
     /// Pass 1 of the two-pass strategy: bias, up-sampling (gain up²) and, with `activate`,
     /// the activation -> mid `[n, c, mh, mw]`.
     fn up_pass(&self, xt: &CubeTensor, bt: Option<&CubeTensor>, activate: bool) -> CubeTensor {
@@ -460,9 +467,7 @@ impl FilteredLreluOp {
     /// [`Strategy::TwoPass`]: bias, up-sampling and activation into a mid tensor, then the
     /// down-sampling (gain 1, no padding); in blocks whose mid tensor fits `limit` bytes.
     fn two_pass(&self, xt: &CubeTensor, bt: Option<&CubeTensor>, limit: u64) -> CubeTensor {
-        let [n, c, h, w] = dims4(xt);
-        let (mh, mw) = self.mid_size(h, w);
-        Blocks::new(n, c, (mh * mw * 4) as u64, limit).assemble(|ns, cs| {
+        self.mid_blocks(xt, limit).assemble(|ns, cs| {
             let (xb, bb) = (block(xt, ns, cs.clone()), bt.map(|b| bias_block(b, cs)));
             let mid = self.up_pass(&xb, bb.as_ref(), true);
             upfirdn2d_cube(&mid, self.fd.as_ref(), 1, self.down, [0, 0, 0, 0], 1.0)

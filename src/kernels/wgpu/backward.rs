@@ -23,7 +23,7 @@ use burn::backend::Autodiff;
 use burn::tensor::{DType, Tensor};
 use cubecl::RuntimeId;
 
-use super::{bias_block, block, cube, dims4, into_contiguous, max_buffer_bytes, upfirdn2d_cube, Blocks, CubeBackend, CubeTensor, FilteredLreluOp, FirHost, Strategy};
+use super::{bias_block, block, cube, dims4, into_contiguous, max_buffer_bytes, upfirdn2d_cube, CubeBackend, CubeTensor, FilteredLreluOp, FirHost, Strategy};
 
 /// burn's autodiff over the cube (wgpu) backend, as `Device::wgpu(..).autodiff()` builds it.
 type AdCube = Autodiff<CubeBackend>;
@@ -150,9 +150,7 @@ impl FilteredLreluOp {
     /// The gradient w.r.t. `x + bias` (so also w.r.t. `x`) given the output gradient `dy`, in
     /// blocks of samples or channels whose up-sampled intermediates fit `limit` bytes each.
     fn input_gradient(&self, dy: &CubeTensor, x: &CubeTensor, bias: &CubeTensor, limit: u64) -> CubeTensor {
-        let [n, c, h, w] = dims4(x);
-        let (mh, mw) = self.mid_size(h, w);
-        Blocks::new(n, c, (mh * mw * 4) as u64, limit).assemble(|ns, cs| self.block_input_gradient(&block(dy, ns.clone(), cs.clone()), &block(x, ns, cs.clone()), &bias_block(bias, cs)))
+        self.mid_blocks(x, limit).assemble(|ns, cs| self.block_input_gradient(&block(dy, ns.clone(), cs.clone()), &block(x, ns, cs.clone()), &bias_block(bias, cs)))
     }
 
     /// [`Self::input_gradient`] of one block.
