@@ -368,6 +368,21 @@ pub(crate) fn par_jobs(jobs: usize, threads: usize, job: impl Fn(usize) + Sync) 
     super::pool::run(threads.clamp(1, jobs.max(1)), &worker);
 }
 
+/// Runs `f(item)` for every item, each once, on up to `threads` workers (the calling thread is
+/// one), handing the next item to whichever worker comes free: [`par_planes`] for work whose
+/// pieces differ in size or shape (items may carry disjoint `&mut` slices of one buffer).
+pub(crate) fn par_items<T: Send>(items: Vec<T>, threads: usize, f: impl Fn(T) + Sync) {
+    let jobs = items.len();
+    let work = std::sync::Mutex::new(items.into_iter());
+    let worker = || loop {
+        // A panicking worker poisons the lock; `pool::run` re-raises its panic afterwards.
+        let next = work.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).next();
+        let Some(item) = next else { break };
+        f(item);
+    };
+    super::pool::run(threads.clamp(1, jobs.max(1)), &worker);
+}
+
 /// A raw pointer handed to [`par_jobs`] workers that write disjoint blocks of one buffer (the
 /// GEMMs' outputs).
 #[derive(Clone, Copy)]

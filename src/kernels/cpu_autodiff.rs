@@ -15,11 +15,13 @@
 //! - The stride-2 convolution of D's down-sampling blocks: the stride-1 one on the input's pixel
 //!   phases ([`conv2d_stride2_tracked`]).
 //! - The stride-1 convolution (every 3x3 and 1x1 convolution of the modulated layers, of D's
-//!   blocks and epilogue, and of R1's and path length's tangent passes): forward on the GEMM
-//!   kernel over shifted views (`cpu::conv2d_direct`; not Winograd, whose F(6x6, 3x3) rounding
-//!   moved the fixtures' path-length gradients by 8e-4); the input gradient is the same kernel on
-//!   the output gradient with the weights transposed and flipped and padding `k − 1 − p`; the
-//!   weight gradient is one GEMM per tap and block of output channels,
+//!   blocks and epilogue, and of R1's and path length's tangent passes): a 3x3 kernel (with
+//!   channels enough) through Winograd F(2x2, 3x3) (`kernels::winograd_f2`: forward, input
+//!   gradient and weight gradient; not the inference path's F(6x6, 3x3), whose rounding moved
+//!   the fixtures' path-length gradients by 8e-4); other kernels forward on the register tiles
+//!   over shifted views (`cpu::conv2d_direct` where they do not run), the input gradient the same
+//!   kernel on the output gradient with the weights transposed and flipped and padding
+//!   `k − 1 − p`, the weight gradient one GEMM per tap and block of output channels,
 //!   `∂W[:, :, ky, kx] = Σₙ dy · shift(x)ᵀ`, over the padded-width layout of the forward.
 //!
 //! Shapes the kernels cannot take both ways (a 2-D filter where a transposed pass must
@@ -349,6 +351,9 @@ fn stack_samples(x: &[f32], n: usize, c: usize, h: usize, w: usize, gap: usize) 
 #[allow(clippy::too_many_arguments)]
 fn conv_samples(x: &[f32], n: usize, in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, k: usize, pad: usize) -> (Vec<f32>, usize, usize) {
     let (oh, ow) = (h + 2 * pad + 1 - k, w + 2 * pad + 1 - k);
+    if super::winograd_f2::applies(k, pad, in_ch, out_ch) {
+        return super::winograd_f2::conv3x3(x, n, in_ch, h, w, weight, out_ch, pad);
+    }
     if let Some(y) = conv_samples_tiled(x, n, in_ch, h, w, weight, out_ch, k, pad) {
         return (y, oh, ow);
     }
@@ -398,6 +403,9 @@ pub fn conv2d_weight_grad(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usiz
     let npix = (n * hp + 1 - k) * wp;
     if n == 0 || npix == 0 {
         return vec![0f32; out_ch * in_ch * kk];
+    }
+    if super::winograd_f2::applies(k, pad, in_ch, out_ch) {
+        return super::winograd_f2::weight_grad(x, dy, n, in_ch, h, w, out_ch, pad);
     }
     if let Some(dw) = weight_grad_tiled(x, dy, n, in_ch, h, w, out_ch, k, pad) {
         return dw;
@@ -483,25 +491,7 @@ fn weight_grad_tiled(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usize, w:
         });
         cpu::grow(xt, (plane + k) * in_ch);
         let xt = &mut xt[..(plane + k) * in_ch];
-        // Padded row by padded row (each `wp · in` values): zeros, then the sample's pixels.
-        let row_len = wp * in_ch;
-        cpu::par_planes(&mut xt[..plane * in_ch], row_len, threads, || (), |_, q, dst| {
-            dst.fill(0.0);
-            let (s, y) = (q / hp, q % hp);
-            if y < pad || y >= pad + h {
-                return;
-            }
-            // Eight channels at a time: each pixel's eight values are one contiguous store.
-            let row = |c: usize| &x[((s * in_ch + c) * h + y - pad) * w..((s * in_ch + c) * h + y - pad + 1) * w];
-            for c0 in (0..in_ch).step_by(8) {
-                let cn = 8.min(in_ch - c0);
-                for xx in 0..w {
-                    for (j, v) in dst[(pad + xx) * in_ch + c0..(pad + xx) * in_ch + c0 + cn].iter_mut().enumerate() {
-                        *v = row(c0 + j)[xx];
-                    }
-                }
-            }
-        });
+        super::winograd_f2::pixel_major(x, (n, in_ch, h, w), pad, (hp, wp), in_ch, threads, &mut xt[..plane * in_ch]);
         xt[plane * in_ch..].fill(0.0);
         super::tiles::weight_grad(dyw, plane, out_ch, xt, in_ch, &offsets, npix, threads)
     })
@@ -887,4 +877,16 @@ pub fn scale_channels_tracked(x: Tensor<4>, s: Tensor<2>) -> Option<Tensor<4>> {
         OpsKind::UnTracked(prep) => prep.finish(out),
     };
     Some(Tensor::from_primitive::<AdFlex>(out))
+}
+
+#[cfg(test)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv_samples_for_timing(x: &[f32], n: usize, in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, k: usize, pad: usize) -> Vec<f32> {
+    conv_samples_tiled(x, n, in_ch, h, w, weight, out_ch, k, pad).unwrap_or_default()
+}
+
+#[cfg(test)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn weight_grad_for_timing(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usize, w: usize, out_ch: usize, k: usize, pad: usize) -> Vec<f32> {
+    weight_grad_tiled(x, dy, n, in_ch, h, w, out_ch, k, pad).unwrap_or_default()
 }

@@ -132,8 +132,9 @@ unsafe fn step(acc: &mut [[__m512; 4]; ROWS], a: *const f32, a_row: isize, b: *c
         ];
         for (r, row) in acc.iter_mut().enumerate() {
             // An intrinsic load: a raw-pointer read gets a debug-build alignment check whose
-            // panic path made LLVM keep the accumulators in memory.
-            let w = _mm512_broadcastss_ps(_mm_load_ss(a.wrapping_offset(r as isize * a_row)));
+            // panic path made LLVM keep the accumulators in memory; so did the overflow check of
+            // a plain `r · a_row` (the GEMM tile's variable row stride).
+            let w = _mm512_broadcastss_ps(_mm_load_ss(a.wrapping_offset((r as isize).wrapping_mul(a_row))));
             for (v, xj) in row.iter_mut().zip(x) {
                 *v = _mm512_fmadd_ps(w, xj, *v);
             }
@@ -212,7 +213,7 @@ unsafe fn step8<const FULL: bool>(acc: &mut [[__m256; 2]; ROWS], a: *const f32, 
         let (x0, x1) = if FULL { (load8(b), load8(b.wrapping_add(8))) } else { (_mm256_maskload_ps(b, m[0]), _mm256_maskload_ps(b.wrapping_add(8), m[1])) };
         for (r, [v0, v1]) in acc.iter_mut().enumerate() {
             // An intrinsic load, as in `step`.
-            let w = _mm256_set1_ps(_mm_cvtss_f32(_mm_load_ss(a.wrapping_offset(r as isize * a_row))));
+            let w = _mm256_set1_ps(_mm_cvtss_f32(_mm_load_ss(a.wrapping_offset((r as isize).wrapping_mul(a_row)))));
             *v0 = _mm256_fmadd_ps(w, x0, *v0);
             *v1 = _mm256_fmadd_ps(w, x1, *v1);
         }
@@ -438,9 +439,15 @@ unsafe fn gemm_as(isa: Isa, (m, n, k): (usize, usize, usize), dst: *mut f32, dst
                 tail[r * k + c] = unsafe { *a.offset((full * ROWS + r) as isize * a_rs + c as isize * a_cs) };
             }
         }
-        for c0 in (0..n).step_by(COLS) {
+        // The larger operand is streamed once: with `a` the taller (m > n: many rows, few
+        // columns), each block of its rows meets every block of `b`'s columns while in cache;
+        // otherwise each block of `b`'s columns meets every block of rows. The same tiles either way.
+        let (row_blocks, col_blocks) = (m.div_ceil(ROWS), n.div_ceil(COLS));
+        let order = |j: usize| if m > n { (j / col_blocks, j % col_blocks) } else { (j % row_blocks, j / row_blocks) };
+        for (blk, cb) in (0..row_blocks * col_blocks).map(order) {
+            let c0 = cb * COLS;
             let len = COLS.min(n - c0);
-            for blk in 0..m.div_ceil(ROWS) {
+            {
                 let rows = ROWS.min(m - blk * ROWS);
                 let (ap, rs, cs) = if rows == ROWS { (a.wrapping_offset((blk * ROWS) as isize * a_rs), a_rs, a_cs) } else { (tail.as_ptr(), k as isize, 1) };
                 // SAFETY: the CPU has `isa`; rows blk·6.. of `a` (or the tail copy), columns
@@ -486,7 +493,7 @@ unsafe fn gemm_tile_256(k: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *c
         let live = QUARTER.min(len - q0);
         let b = b.wrapping_add(q0);
         // SAFETY: the caller's guarantees (lanes past `live` are masked).
-        let acc = unsafe { reduce8(live, k, |c| a.wrapping_offset(c as isize * a_cs), a_rs, |c| b.wrapping_offset(c as isize * b_rs)) };
+        let acc = unsafe { reduce8(live, k, |c| a.wrapping_offset((c as isize).wrapping_mul(a_cs)), a_rs, |c| b.wrapping_offset((c as isize).wrapping_mul(b_rs))) };
         // SAFETY: AVX2 (this function's contract).
         let tile = unsafe { spilled8(&acc) };
         for (r, out) in tile.iter().enumerate().take(rows) {
@@ -513,7 +520,7 @@ unsafe fn gemm_tile_512(k: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *c
     let mut acc = [[_mm512_setzero_ps(); 4]; ROWS];
     for c in 0..k {
         // SAFETY: the caller's guarantees (a_rs is a row stride: the step's `a_row`).
-        unsafe { step(&mut acc, a.wrapping_offset(c as isize * a_cs), a_rs, b.wrapping_offset(c as isize * b_rs), &m) };
+        unsafe { step(&mut acc, a.wrapping_offset((c as isize).wrapping_mul(a_cs)), a_rs, b.wrapping_offset((c as isize).wrapping_mul(b_rs)), &m) };
     }
     // SAFETY: AVX-512F is available (this function's contract).
     let tile = unsafe { spilled(&acc) };
