@@ -15,10 +15,11 @@
 //! - The stride-2 convolution of D's down-sampling blocks: the stride-1 one on the input's pixel
 //!   phases ([`conv2d_stride2_tracked`]).
 //! - The stride-1 convolution (every 3x3 and 1x1 convolution of the modulated layers, of D's
-//!   blocks and epilogue, and of R1's and path length's tangent passes): a 3x3 kernel (with
-//!   channels enough) through Winograd F(2x2, 3x3) (`kernels::winograd_f2`: forward, input
+//!   blocks and epilogue, and of R1's and path length's tangent passes): 3x3 kernels (with
+//!   channels enough) through Winograd F(2x2, 3x3) (`kernels::winograd_train`: forward, input
 //!   gradient and weight gradient; not the inference path's F(6x6, 3x3), whose rounding moved
-//!   the fixtures' path-length gradients by 8e-4); other kernels forward on the register tiles
+//!   the fixtures' path-length gradients by 8e-4), and the weight gradient of large 2x2 ones
+//!   (D's stride-2 convolutions) through F(3x3, 2x2); the rest forward on the register tiles
 //!   over shifted views (`cpu::conv2d_direct` where they do not run), the input gradient the same
 //!   kernel on the output gradient with the weights transposed and flipped and padding
 //!   `k − 1 − p`, the weight gradient one GEMM per tap and block of output channels,
@@ -351,8 +352,8 @@ fn stack_samples(x: &[f32], n: usize, c: usize, h: usize, w: usize, gap: usize) 
 #[allow(clippy::too_many_arguments)]
 fn conv_samples(x: &[f32], n: usize, in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, k: usize, pad: usize) -> (Vec<f32>, usize, usize) {
     let (oh, ow) = (h + 2 * pad + 1 - k, w + 2 * pad + 1 - k);
-    if super::winograd_f2::applies(k, pad, in_ch, out_ch) {
-        return super::winograd_f2::conv3x3(x, n, in_ch, h, w, weight, out_ch, pad);
+    if super::winograd_train::conv_applies(k, pad, in_ch, out_ch) {
+        return super::winograd_train::conv(x, n, in_ch, h, w, weight, out_ch, k, pad);
     }
     if let Some(y) = conv_samples_tiled(x, n, in_ch, h, w, weight, out_ch, k, pad) {
         return (y, oh, ow);
@@ -404,8 +405,8 @@ pub fn conv2d_weight_grad(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usiz
     if n == 0 || npix == 0 {
         return vec![0f32; out_ch * in_ch * kk];
     }
-    if super::winograd_f2::applies(k, pad, in_ch, out_ch) {
-        return super::winograd_f2::weight_grad(x, dy, n, in_ch, h, w, out_ch, pad);
+    if super::winograd_train::weight_grad_applies(k, pad, in_ch, out_ch, (n, h, w)) {
+        return super::winograd_train::weight_grad(x, dy, n, in_ch, h, w, out_ch, k, pad);
     }
     if let Some(dw) = weight_grad_tiled(x, dy, n, in_ch, h, w, out_ch, k, pad) {
         return dw;
@@ -491,7 +492,7 @@ fn weight_grad_tiled(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usize, w:
         });
         cpu::grow(xt, (plane + k) * in_ch);
         let xt = &mut xt[..(plane + k) * in_ch];
-        super::winograd_f2::pixel_major(x, (n, in_ch, h, w), pad, (hp, wp), in_ch, threads, &mut xt[..plane * in_ch]);
+        super::winograd_train::pixel_major(x, (n, in_ch, h, w), pad, (hp, wp), in_ch, threads, &mut xt[..plane * in_ch]);
         xt[plane * in_ch..].fill(0.0);
         super::tiles::weight_grad(dyw, plane, out_ch, xt, in_ch, &offsets, npix, threads)
     })
@@ -879,14 +880,3 @@ pub fn scale_channels_tracked(x: Tensor<4>, s: Tensor<2>) -> Option<Tensor<4>> {
     Some(Tensor::from_primitive::<AdFlex>(out))
 }
 
-#[cfg(test)]
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn conv_samples_for_timing(x: &[f32], n: usize, in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, k: usize, pad: usize) -> Vec<f32> {
-    conv_samples_tiled(x, n, in_ch, h, w, weight, out_ch, k, pad).unwrap_or_default()
-}
-
-#[cfg(test)]
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn weight_grad_for_timing(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usize, w: usize, out_ch: usize, k: usize, pad: usize) -> Vec<f32> {
-    weight_grad_tiled(x, dy, n, in_ch, h, w, out_ch, k, pad).unwrap_or_default()
-}

@@ -12,7 +12,7 @@ pub mod cpu;
 pub mod cpu_autodiff;
 pub mod wgpu;
 pub mod winograd;
-pub mod winograd_f2;
+pub mod winograd_train;
 pub mod tiles;
 mod pool;
 

@@ -429,38 +429,79 @@ unsafe fn gemm_as(isa: Isa, (m, n, k): (usize, usize, usize), dst: *mut f32, dst
     }
     #[cfg(target_arch = "x86_64")]
     {
-        // The last partial block of rows as a zero-padded [6, k] copy, so every tile reads 6
-        // valid rows.
-        let full = m / ROWS;
-        let mut tail = vec![0f32; if m % ROWS == 0 { 0 } else { ROWS * k }];
-        for r in 0..m % ROWS {
-            for c in 0..k {
-                // SAFETY: row full·6 + r < m, column c < k of `a` (the caller's guarantee).
-                tail[r * k + c] = unsafe { *a.offset((full * ROWS + r) as isize * a_rs + c as isize * a_cs) };
-            }
-        }
-        // The larger operand is streamed once: with `a` the taller (m > n: many rows, few
-        // columns), each block of its rows meets every block of `b`'s columns while in cache;
-        // otherwise each block of `b`'s columns meets every block of rows. The same tiles either way.
-        let (row_blocks, col_blocks) = (m.div_ceil(ROWS), n.div_ceil(COLS));
-        let order = |j: usize| if m > n { (j / col_blocks, j % col_blocks) } else { (j % row_blocks, j / row_blocks) };
-        for (blk, cb) in (0..row_blocks * col_blocks).map(order) {
-            let c0 = cb * COLS;
-            let len = COLS.min(n - c0);
-            {
-                let rows = ROWS.min(m - blk * ROWS);
-                let (ap, rs, cs) = if rows == ROWS { (a.wrapping_offset((blk * ROWS) as isize * a_rs), a_rs, a_cs) } else { (tail.as_ptr(), k as isize, 1) };
-                // SAFETY: the CPU has `isa`; rows blk·6.. of `a` (or the tail copy), columns
-                // c0..c0+len of `b` and rows blk·6..blk·6+rows of `dst` lie inside the views the
-                // caller vouches for.
-                unsafe { gemm_tile(isa, k, ap, rs, cs, b.wrapping_add(c0), b_rs, dst.wrapping_offset((blk * ROWS) as isize * dst_rs).wrapping_add(c0), dst_rs, rows, len, accumulate) };
-            }
-        }
+        // SAFETY: the caller's guarantees.
+        let packed = unsafe { pack(m, k, (a, a_rs, a_cs)) };
+        // SAFETY: the CPU has `isa` (checked above); the caller's guarantees for `b` and `dst`.
+        unsafe { gemm_packed_as(isa, (m, n, k), dst, dst_rs, accumulate, &packed, (b, b_rs)) };
         true
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
         false
+    }
+}
+
+/// `a` (`[m, k]`, any strides) packed as `[block][k][6]` for [`gemm_packed`], the last block's
+/// missing rows zero: each reduction step reads its six values from one place, whatever `a`'s
+/// strides (read in place, six rows 1 KiB or more apart, a long reduction overflowed L1 and the
+/// products ran at a third of their speed), and every tile reads 6 valid rows.
+///
+/// # Safety
+/// `a[r·a_rs + c·a_cs]` is readable for r < m, c < k.
+pub(crate) unsafe fn pack(m: usize, k: usize, (a, a_rs, a_cs): (*const f32, isize, isize)) -> Vec<f32> {
+    let mut packed = vec![0f32; m.div_ceil(ROWS) * k * ROWS];
+    for r in 0..m {
+        let row = a.wrapping_offset((r as isize).wrapping_mul(a_rs));
+        let block = &mut packed[(r / ROWS) * k * ROWS..(r / ROWS + 1) * k * ROWS];
+        for (c, v) in block.iter_mut().skip(r % ROWS).step_by(ROWS).enumerate() {
+            // SAFETY: row r < m, column c < k of `a` (the caller's guarantee).
+            *v = unsafe { *row.wrapping_offset((c as isize).wrapping_mul(a_cs)) };
+        }
+    }
+    packed
+}
+
+/// [`gemm`] with `a` already [`pack`]ed (`m` rows, `k` columns), for a left operand used in
+/// several products. Returns false (nothing done) where the tiles do not run.
+///
+/// # Safety
+/// As [`gemm`] for `b` and `dst`.
+pub(crate) unsafe fn gemm_packed((m, n, k): (usize, usize, usize), dst: *mut f32, dst_rs: isize, accumulate: bool, packed: &[f32], b: (*const f32, isize)) -> bool {
+    assert_eq!(packed.len(), m.div_ceil(ROWS) * k * ROWS, "packed operand of another shape");
+    // SAFETY: the caller's guarantees.
+    isa().is_some_and(|isa| supported(isa) && {
+        unsafe { gemm_packed_as(isa, (m, n, k), dst, dst_rs, accumulate, packed, b) };
+        true
+    })
+}
+
+/// [`gemm_packed`] as `isa`.
+///
+/// # Safety
+/// The CPU has `isa`; as [`gemm`] for `b` and `dst`; `packed` holds `⌈m/6⌉·k·6` values.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_packed_as(isa: Isa, (m, n, k): (usize, usize, usize), dst: *mut f32, dst_rs: isize, accumulate: bool, packed: &[f32], (b, b_rs): (*const f32, isize)) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let row_blocks = m.div_ceil(ROWS);
+        // The larger operand is streamed once: with `a` the taller (m > n: many rows, few
+        // columns), each block of its rows meets every block of `b`'s columns while in cache;
+        // otherwise each block of `b`'s columns meets every block of rows. The same tiles either way.
+        let col_blocks = n.div_ceil(COLS);
+        let order = |j: usize| if m > n { (j / col_blocks, j % col_blocks) } else { (j % row_blocks, j / row_blocks) };
+        for (blk, cb) in (0..row_blocks * col_blocks).map(order) {
+            let c0 = cb * COLS;
+            let len = COLS.min(n - c0);
+            let rows = ROWS.min(m - blk * ROWS);
+            // SAFETY: the CPU has `isa`; block blk of `packed` (k·6 values), columns c0..c0+len
+            // of `b` and rows blk·6..blk·6+rows of `dst` lie inside the views the caller vouches
+            // for.
+            unsafe { gemm_tile(isa, k, packed.as_ptr().add(blk * k * ROWS), 1, ROWS as isize, b.wrapping_add(c0), b_rs, dst.wrapping_offset((blk * ROWS) as isize * dst_rs).wrapping_add(c0), dst_rs, rows, len, accumulate) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (isa, m, n, k, dst, dst_rs, accumulate, packed, b, b_rs);
     }
 }
 
