@@ -831,10 +831,11 @@ unsafe fn grad_tile_512(dy: *const f32, plane: usize, xt: *const f32, in_ch: usi
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn values(len: usize, seed: u32) -> Vec<f32> {
+    /// Deterministic values in [-1, 1] (an xorshift sequence from `seed`), for the kernels' unit tests.
+    pub(crate) fn values(len: usize, seed: u32) -> Vec<f32> {
         let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
         (0..len)
             .map(|_| {

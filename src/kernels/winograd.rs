@@ -248,7 +248,7 @@ const MIN_BAND_TILES: usize = 512;
 
 /// The transforms run on `LANES` tiles (or input channels) at once, one per SIMD lane: every
 /// formula below is element-wise over the lanes, so it compiles to vector arithmetic.
-const LANES: usize = 8;
+pub(crate) const LANES: usize = 8;
 type Lanes = [f32; LANES];
 
 /// Output tile side: F(TILE x TILE, 3x3).
@@ -374,7 +374,7 @@ fn tile_groups(band0: usize, rows: usize, tx: usize) -> impl Iterator<Item = Til
 /// `dst[..lanes] = src[..lanes]`; a full group of lanes is a fixed-size copy (vector moves, not a
 /// `memcpy` call per tile).
 #[inline(always)]
-fn copy_lanes(dst: &mut [f32], src: &[f32], lanes: usize) {
+pub(crate) fn copy_lanes(dst: &mut [f32], src: &[f32], lanes: usize) {
     if lanes == LANES {
         dst[..LANES].copy_from_slice(&src[..LANES]);
     } else {

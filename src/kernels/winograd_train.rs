@@ -34,13 +34,13 @@
 
 use crate::kernels::cpu::{gemm_strided, grow, par_items, par_jobs, par_planes, SharedMut};
 use crate::kernels::tiles;
+use crate::kernels::winograd::{copy_lanes, LANES};
 
 /// Transformed tile side (the 4x4 input window of a 2x2 tile of a 3x3 kernel or of a 3x3 tile
 /// of a 2x2 kernel) and elements.
 const WIN: usize = 4;
 const E: usize = WIN * WIN;
-/// Tiles (or channels) per transform step: one per SIMD lane.
-const LANES: usize = 8;
+/// Tiles (or channels) per transform step (`LANES`, as in `kernels::winograd`): one per SIMD lane.
 type Lanes = [f32; LANES];
 
 /// Target size of one band's transformed tiles (the larger of its two buffers).
@@ -287,19 +287,6 @@ fn tile2d<const I: usize, const O: usize>(x: &[[Lanes; I]; I], t: fn([f32; I]) -
         }
     }
     out
-}
-
-/// `dst[..lanes] = src[..lanes]`; a full group of lanes is a fixed-size copy (vector moves, not a
-/// `memcpy` call per tile group).
-#[inline(always)]
-fn copy_lanes(dst: &mut [f32], src: &[f32], lanes: usize) {
-    if lanes == LANES {
-        dst[..LANES].copy_from_slice(&src[..LANES]);
-    } else {
-        for (d, s) in dst[..lanes].iter_mut().zip(src) {
-            *d = *s;
-        }
-    }
 }
 
 multiversion! {
@@ -555,8 +542,9 @@ pub fn weight_grad(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usize, w: u
 
 #[allow(clippy::too_many_arguments)]
 fn weight_grad_banded(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usize, w: usize, out_ch: usize, k: usize, pad: usize, band_bytes: usize) -> Vec<f32> {
+    assert!(matches!(k, 2 | 3) && pad < k && x.len() == n * in_ch * h * w, "Winograd weight gradient of another shape");
     let g = Geometry::new(n, h, w, k, pad);
-    assert!(matches!(k, 2 | 3) && pad < k && x.len() == n * in_ch * h * w && dy.len() == n * out_ch * g.ho * g.wo, "Winograd weight gradient of another shape");
+    assert_eq!(dy.len(), n * out_ch * g.ho * g.wo, "Winograd weight gradient of another shape");
     let kk = k * k;
     let mut dw = vec![0f32; out_ch * in_ch * kk];
     if dy.is_empty() || in_ch == 0 {
@@ -643,18 +631,7 @@ multiversion! {
 mod tests {
     use super::*;
     use crate::kernels::cpu::{conv2d_direct, ChannelScales};
-
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s as f32 / u32::MAX as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::kernels::tiles::tests::values;
 
     /// Per sample on the direct form.
     #[allow(clippy::too_many_arguments)]
