@@ -339,18 +339,25 @@ pub(crate) fn par_planes<S>(buf: &mut [f32], plane: usize, threads: usize, init:
     if plane == 0 || buf.is_empty() {
         return;
     }
-    let helpers = threads.clamp(1, buf.len() / plane) - 1;
-    let work = std::sync::Mutex::new(buf.chunks_mut(plane).enumerate());
+    let count = buf.len().div_ceil(plane);
+    hand_out(buf.chunks_mut(plane).enumerate(), count, threads, init, |state, (index, dst)| f(state, index, dst));
+}
+
+/// Hands the `count` items of `work` out one at a time to up to `threads` workers (the calling
+/// thread and `kernels::pool`'s helpers) as they come free, each worker calling `f(state, item)`
+/// with its own `init()` state: the scheduling of [`par_planes`] and [`par_items`].
+fn hand_out<T, S>(work: impl Iterator<Item = T> + Send, count: usize, threads: usize, init: impl Fn() -> S + Sync, f: impl Fn(&mut S, T) + Sync) {
+    let work = std::sync::Mutex::new(work);
     let worker = || {
         let mut state = init();
         loop {
             // A panicking worker poisons the lock; `pool::run` re-raises its panic afterwards.
             let next = work.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).next();
-            let Some((index, dst)) = next else { break };
-            f(&mut state, index, dst);
+            let Some(item) = next else { break };
+            f(&mut state, item);
         }
     };
-    super::pool::run(helpers + 1, &worker);
+    super::pool::run(threads.clamp(1, count.max(1)), &worker);
 }
 
 /// Runs `job(j)` for every `j` in `0..jobs`, each once, on up to `threads` workers (the calling
@@ -372,15 +379,8 @@ pub(crate) fn par_jobs(jobs: usize, threads: usize, job: impl Fn(usize) + Sync) 
 /// one), handing the next item to whichever worker comes free: [`par_planes`] for work whose
 /// pieces differ in size or shape (items may carry disjoint `&mut` slices of one buffer).
 pub(crate) fn par_items<T: Send>(items: Vec<T>, threads: usize, f: impl Fn(T) + Sync) {
-    let jobs = items.len();
-    let work = std::sync::Mutex::new(items.into_iter());
-    let worker = || loop {
-        // A panicking worker poisons the lock; `pool::run` re-raises its panic afterwards.
-        let next = work.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).next();
-        let Some(item) = next else { break };
-        f(item);
-    };
-    super::pool::run(threads.clamp(1, jobs.max(1)), &worker);
+    let count = items.len();
+    hand_out(items.into_iter(), count, threads, || (), |_, item| f(item));
 }
 
 /// A raw pointer handed to [`par_jobs`] workers that write disjoint blocks of one buffer (the
@@ -407,6 +407,31 @@ pub(crate) fn pad_plane(src: &[f32], w: usize, pad: usize, wp: usize, scale: f32
         }
         row[pad + w..].fill(0.0);
     }
+}
+
+/// The batch `x` (`[n, c, h, w]`) as padded pixel-major planes `[n][hp][wp][cp]` (`cp ≥ c`
+/// channels a pixel, the extra ones zero): the image at offset `(pad, pad)` of each sample,
+/// zeros around it. Row by padded row on the threads.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn pixel_major(x: &[f32], (n, c, h, w): (usize, usize, usize, usize), pad: usize, (hp, wp): (usize, usize), cp: usize, threads: usize, dst: &mut [f32]) {
+    assert!(x.len() == n * c * h * w && dst.len() == n * hp * wp * cp && hp >= h + pad && wp >= w + pad, "pixel-major layout of another shape");
+    par_planes(dst, wp * cp, threads, || (), |_, q, row| {
+        row.fill(0.0);
+        let (s, y) = (q / hp, q % hp);
+        if y < pad || y >= pad + h {
+            return;
+        }
+        // Eight channels at a time: each pixel's eight values are one contiguous store.
+        let src = |ch: usize| &x[((s * c + ch) * h + y - pad) * w..((s * c + ch) * h + y - pad + 1) * w];
+        for c0 in (0..c).step_by(8) {
+            let cn = 8.min(c - c0);
+            for xx in 0..w {
+                for (j, v) in row[(pad + xx) * cp + c0..(pad + xx) * cp + c0 + cn].iter_mut().enumerate() {
+                    *v = src(c0 + j)[xx];
+                }
+            }
+        }
+    });
 }
 
 /// Makes `v` at least `n` long; existing values are kept (callers overwrite what they use).

@@ -492,7 +492,7 @@ fn weight_grad_tiled(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usize, w:
         });
         cpu::grow(xt, (plane + k) * in_ch);
         let xt = &mut xt[..(plane + k) * in_ch];
-        super::winograd_train::pixel_major(x, (n, in_ch, h, w), pad, (hp, wp), in_ch, threads, &mut xt[..plane * in_ch]);
+        cpu::pixel_major(x, (n, in_ch, h, w), pad, (hp, wp), in_ch, threads, &mut xt[..plane * in_ch]);
         xt[plane * in_ch..].fill(0.0);
         super::tiles::weight_grad(dyw, plane, out_ch, xt, in_ch, &offsets, npix, threads)
     })
@@ -879,4 +879,3 @@ pub fn scale_channels_tracked(x: Tensor<4>, s: Tensor<2>) -> Option<Tensor<4>> {
     };
     Some(Tensor::from_primitive::<AdFlex>(out))
 }
-

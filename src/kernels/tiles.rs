@@ -469,7 +469,7 @@ pub(crate) unsafe fn pack(m: usize, k: usize, (a, a_rs, a_cs): (*const f32, isiz
 pub(crate) unsafe fn gemm_packed((m, n, k): (usize, usize, usize), dst: *mut f32, dst_rs: isize, accumulate: bool, packed: &[f32], b: (*const f32, isize)) -> bool {
     assert_eq!(packed.len(), m.div_ceil(ROWS) * k * ROWS, "packed operand of another shape");
     // SAFETY: the caller's guarantees.
-    isa().is_some_and(|isa| supported(isa) && {
+    isa().is_some_and(|isa| {
         unsafe { gemm_packed_as(isa, (m, n, k), dst, dst_rs, accumulate, packed, b) };
         true
     })

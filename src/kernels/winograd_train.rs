@@ -32,7 +32,7 @@
 //! `kernels::cpu::conv2d_direct` and a float64 weight gradient from the definition; the tests
 //! below hold them together on ragged shapes.
 
-use crate::kernels::cpu::{gemm_strided, grow, par_items, par_jobs, par_planes, SharedMut};
+use crate::kernels::cpu::{self, gemm_strided, grow, par_items, par_jobs, par_planes, SharedMut};
 use crate::kernels::tiles;
 use crate::kernels::winograd::{copy_lanes, LANES};
 
@@ -143,31 +143,6 @@ fn by_piece_strided(buf: &mut [f32], pieces: usize, piece: usize, stride: usize)
     out
 }
 
-/// The batch `x` (`[n, c, h, w]`) as padded pixel-major planes `[n][hp][wp][cp]` (`cp ≥ c`
-/// channels a pixel, the extra ones zero): the image at offset `(pad, pad)` of each sample,
-/// zeros around it. Row by padded row on the threads.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn pixel_major(x: &[f32], (n, c, h, w): (usize, usize, usize, usize), pad: usize, (hp, wp): (usize, usize), cp: usize, threads: usize, dst: &mut [f32]) {
-    assert!(x.len() == n * c * h * w && dst.len() == n * hp * wp * cp && hp >= h + pad && wp >= w + pad, "pixel-major layout of another shape");
-    par_planes(dst, wp * cp, threads, || (), |_, q, row| {
-        row.fill(0.0);
-        let (s, y) = (q / hp, q % hp);
-        if y < pad || y >= pad + h {
-            return;
-        }
-        // Eight channels at a time: each pixel's eight values are one contiguous store.
-        let src = |ch: usize| &x[((s * c + ch) * h + y - pad) * w..((s * c + ch) * h + y - pad + 1) * w];
-        for c0 in (0..c).step_by(LANES) {
-            let cn = LANES.min(c - c0);
-            for xx in 0..w {
-                for (j, v) in row[(pad + xx) * cp + c0..(pad + xx) * cp + c0 + cn].iter_mut().enumerate() {
-                    *v = src(c0 + j)[xx];
-                }
-            }
-        }
-    });
-}
-
 /// `G g` of one `K`-tap filter (points 0, 1, −1, ∞; `K` 3 or 2).
 #[inline(always)]
 fn g_side<const K: usize>(g: [f32; K]) -> [f32; WIN] {
@@ -184,12 +159,7 @@ fn g_side<const K: usize>(g: [f32; K]) -> [f32; WIN] {
 /// channels the transform took longer than the products).
 fn filter_transform(weight: &[f32], out_ch: usize, in_ch: usize, k: usize, threads: usize) -> Vec<f32> {
     let kk = k * k;
-    let mut by_input = vec![0f32; weight.len()];
-    for (o, filters) in weight.chunks_exact(in_ch * kk).enumerate() {
-        for (i, taps) in filters.chunks_exact(kk).enumerate() {
-            by_input[(i * out_ch + o) * kk..(i * out_ch + o + 1) * kk].copy_from_slice(taps);
-        }
-    }
+    let by_input = swap_channels(weight, out_ch, in_ch, kk);
     let mut u = vec![0f32; E * in_ch * out_ch];
     let jobs = by_piece_strided(&mut u, in_ch, out_ch, in_ch * out_ch).into_iter().enumerate().collect();
     let by_input = &by_input;
@@ -546,9 +516,8 @@ fn weight_grad_banded(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usize, w
     let g = Geometry::new(n, h, w, k, pad);
     assert_eq!(dy.len(), n * out_ch * g.ho * g.wo, "Winograd weight gradient of another shape");
     let kk = k * k;
-    let mut dw = vec![0f32; out_ch * in_ch * kk];
     if dy.is_empty() || in_ch == 0 {
-        return dw;
+        return vec![0f32; out_ch * in_ch * kk];
     }
     let threads = threads();
     // Output channels in whole lanes.
@@ -561,7 +530,7 @@ fn weight_grad_banded(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usize, w
         let pm_len = n * g.m * g.ty * g.m * g.tx * op;
         grow(pm, pm_len);
         let pm = &mut pm[..pm_len];
-        pixel_major(dy, (n, out_ch, g.ho, g.wo), 0, (g.m * g.ty, g.m * g.tx), op, threads, pm);
+        cpu::pixel_major(dy, (n, out_ch, g.ho, g.wo), 0, (g.m * g.ty, g.m * g.tx), op, threads, pm);
         let pm = &*pm;
         let band = g.band_rows(E * 4 * in_ch.max(op), band_bytes);
         grow(xt, E * slab(band * g.tx * in_ch));
@@ -583,17 +552,22 @@ fn weight_grad_banded(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usize, w
             });
         }
     });
-    // ∂W = Gᵀ M G, input channel by input channel ([in][out][k][k]), then transposed.
+    // ∂W = Gᵀ M G, input channel by input channel ([in][out][k][k]), then regrouped by output
+    // channel.
     let mut dwt = vec![0f32; in_ch * out_ch * kk];
     par_planes(&mut dwt, out_ch * kk, threads, || (), |_, i, dst| filter_grad(&m, in_ch, op, out_ch, k, i, dst));
-    for (o, dst) in dw.chunks_mut(in_ch * kk).enumerate() {
-        for (i, taps) in dst.chunks_mut(kk).enumerate() {
-            for (t, v) in taps.iter_mut().enumerate() {
-                *v = dwt[(i * out_ch + o) * kk + t];
-            }
+    swap_channels(&dwt, in_ch, out_ch, kk)
+}
+
+/// Filters `[a][b][kk]` regrouped as `[b][a][kk]` (the same taps, the two channel axes swapped).
+fn swap_channels(filters: &[f32], a: usize, b: usize, kk: usize) -> Vec<f32> {
+    let mut out = vec![0f32; filters.len()];
+    for (i, row) in filters.chunks_exact(b * kk).enumerate() {
+        for (j, taps) in row.chunks_exact(kk).enumerate() {
+            out[(j * a + i) * kk..(j * a + i + 1) * kk].copy_from_slice(taps);
         }
     }
-    dw
+    out
 }
 
 /// `Gᵀ M G` of input channel `i`'s slots of `m` (`[16][in][op]`) into its `[out][K][K]` weight
