@@ -13,7 +13,9 @@
 //! - `bias_act` (D's and StyleGAN2's layers, the fully-connected layers): one pass each way, the
 //!   slope and the clamp read off the output ([`bias_act_tracked`]).
 //! - The stride-2 convolution of D's down-sampling blocks: the stride-1 one on the input's pixel
-//!   phases ([`conv2d_stride2_tracked`]).
+//!   phases ([`conv2d_stride2_tracked`]); StyleGAN2's stride-2 transposed convolution (its
+//!   up-sampling layers) as that one's adjoint, its output phases merged
+//!   ([`conv_transpose2d_stride2_tracked`]).
 //! - The stride-1 convolution (every 3x3 and 1x1 convolution of the modulated layers, of D's
 //!   blocks and epilogue, and of R1's and path length's tangent passes): 3x3 kernels (with
 //!   channels enough) through Winograd F(2x2, 3x3) (`kernels::winograd_train`: forward, input
@@ -538,6 +540,27 @@ pub fn conv2d_stride2_tracked(x: Tensor<4>, w: Tensor<4>) -> Option<Tensor<4>> {
     conv2d_tracked(phase_split_tracked(x)?, phase_split_tracked(w)?, 0)
 }
 
+/// The stride-2 transposed convolution of `x` (`[n, in, h, w]`) with `w` (`[in, out, k, k]`, burn's
+/// `conv_transpose2d` layout), no padding: StyleGAN2's up-sampling convolution (`conv2d_resample`
+/// with `up = 2`, before its filter), on an autodiff flex device; `None` on other devices or
+/// shapes. It is the adjoint of [`conv2d_stride2_tracked`] with the same weights read as
+/// `[out = in, in = out, k, k]`, so the same sums run as that split's adjoint: a stride-1
+/// correlation of `x` with the phase-split weights transposed and flipped (padding `⌈k/2⌉ − 1`),
+/// its `4·out` channels the output's four pixel phases, merged into `2(h − 1) + k` rows
+/// ([`phase_merge_tracked`]). 16/9 of the products for a 3x3 kernel, on [`conv2d_tracked`]'s
+/// kernels and their backward instead of burn's single-threaded transposed convolution.
+pub fn conv_transpose2d_stride2_tracked(x: Tensor<4>, w: Tensor<4>) -> Option<Tensor<4>> {
+    let [_, c, h, wd] = x.dims();
+    let [in_ch, out_ch, k, k2] = w.dims();
+    if !x.device().is_autodiff() || in_ch != c || k != k2 || k < 2 || h == 0 || wd == 0 || out_ch == 0 {
+        return None;
+    }
+    let half = k.div_ceil(2);
+    let split = phase_split_tracked(w)?.swap_dims(0, 1).flip([2, 3]);
+    let phases = conv2d_tracked(x, split, half - 1)?;
+    phase_merge_tracked(phases, out_ch, 2 * (h - 1) + k, 2 * (wd - 1) + k)
+}
+
 /// `x[n, c, 2y + a, 2x + b] → out[n, (2a + b)·c + c, y, x]` for `x` `[n, c, h, w]`, zeros where
 /// the input has no row `2y + a` or column `2x + b` (odd sizes; a kernel's missing taps).
 fn phase_split(x: &[f32], n: usize, c: usize, h: usize, w: usize) -> Vec<f32> {
@@ -609,6 +632,40 @@ fn phase_split_tracked(x: Tensor<4>) -> Option<Tensor<4>> {
     let (guard, xs) = tracked_input(&x)?;
     let out = primitive(phase_split(xs.values(), n, c, h, w), [n, 4 * c, h.div_ceil(2), w.div_ceil(2)])?;
     let out = match PhaseSplitBackward.prepare::<NoCheckpointing>([guard]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish([n, c, h, w], out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Some(Tensor::from_primitive::<AdFlex>(out))
+}
+
+#[derive(Debug)]
+struct PhaseMergeBackward;
+
+impl Backward<Flex, 1> for PhaseMergeBackward {
+    type State = [usize; 4];
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let dy = host::<4>(grads.consume::<Flex>(&ops.node));
+        let Some(parent) = parent else { return };
+        let [n, c, h, w] = ops.state;
+        if let Some(dx) = primitive(phase_split(dy.values(), n, c, h, w), [n, 4 * c, h.div_ceil(2), w.div_ceil(2)]) {
+            grads.register::<Flex>(parent.id, dx);
+        }
+    }
+}
+
+/// [`phase_merge`] of a tracked `[n, 4·c, ⌈h/2⌉, ⌈w/2⌉]` tensor into `[n, c, h, w]` (the output
+/// of [`conv_transpose2d_stride2_tracked`]), its gradient the split; `None` where the shape does
+/// not fit.
+fn phase_merge_tracked(x: Tensor<4>, c: usize, h: usize, w: usize) -> Option<Tensor<4>> {
+    let [n, c4, h2, w2] = x.dims();
+    if c4 != 4 * c || h2 != h.div_ceil(2) || w2 != w.div_ceil(2) {
+        return None;
+    }
+    let (guard, xs) = tracked_input(&x)?;
+    let out = primitive(phase_merge(xs.values(), n, c, h, w), [n, c, h, w])?;
+    let out = match PhaseMergeBackward.prepare::<NoCheckpointing>([guard]).compute_bound().stateful() {
         OpsKind::Tracked(prep) => prep.finish([n, c, h, w], out),
         OpsKind::UnTracked(prep) => prep.finish(out),
     };

@@ -415,7 +415,10 @@ pub fn conv2d_resample(
         py1 -= kh as i64 - up as i64;
         let pxt = (-px0).min(-px1).max(0);
         let pyt = (-py0).min(-py1).max(0);
-        let x = conv_transpose2d(x, w, None, ConvTransposeOptions::new([up, up], [pyt as usize, pxt as usize], [0, 0], [1, 1], groups));
+        let fast = (up == 2 && groups == 1 && pxt == 0 && pyt == 0 && choice == KernelChoice::Auto)
+            .then(|| cpu_autodiff::conv_transpose2d_stride2_tracked(x.clone(), w.clone()))
+            .flatten();
+        let x = fast.unwrap_or_else(|| conv_transpose2d(x, w, None, ConvTransposeOptions::new([up, up], [pyt as usize, pxt as usize], [0, 0], [1, 1], groups)));
         let x = fir(x, 1, 1, [px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], (up * up) as f64);
         return if down > 1 { fir(x, 1, down, [0, 0, 0, 0], 1.0) } else { x };
     }
