@@ -461,6 +461,19 @@ fn cpu_transposed_stride2_conv_matches_reference() {
         let (ey, ex, ew) = (rel_max(&ours.0, &reference.0), rel_max(&ours.1, &reference.1), rel_max(&ours.2, &reference.2));
         assert!(ey < 1e-5 && ex < 1e-5 && ew < 1e-4, "case {i} {:?}: relative errors y {ey:e}, dx {ex:e}, dw {ew:e}", cases[i]);
     }
+    // The inference form (no graph; grouped, as the fused modulated convolution calls it)
+    // against burn's grouped transposed convolution.
+    let plain = Device::flex();
+    for (i, &(groups, in_g, out_g, size, k)) in [(1usize, 5usize, 3usize, 7usize, 3usize), (3, 4, 6, 8, 3), (2, 3, 2, 5, 2), (8, 16, 8, 16, 3)].iter().enumerate() {
+        plain.seed(550 + i as u64);
+        let x = Tensor::<4>::random([2, groups * in_g, size, size], Distribution::Normal(0.0, 1.0), &plain);
+        let w = Tensor::<4>::random([groups * in_g, out_g, k, k], Distribution::Normal(0.0, 1.0), &plain);
+        let ours = stylescope::kernels::conv_transpose2d_cpu(x.clone(), w.clone(), groups);
+        let reference = conv_transpose2d(x, w, None, ConvTransposeOptions::new([2, 2], [0, 0], [0, 0], [1, 1], groups));
+        assert_eq!(ours.dims(), reference.dims());
+        let e = rel_max(&ours.into_data().try_to_vec::<f32>().unwrap(), &reference.into_data().try_to_vec::<f32>().unwrap());
+        assert!(e < 1e-5, "grouped case {i}: relative error {e:e}");
+    }
     // Finite differences of <y, r> along random directions of x and w (bilinear: exact up to
     // rounding), the loss accumulated in f64.
     device.seed(599);

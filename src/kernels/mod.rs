@@ -197,6 +197,18 @@ pub fn conv2d_cpu(x: Tensor<4>, w: Tensor<4>, pad: usize, groups: usize) -> Tens
     join_planes(parts, [n, out_ch], &device)
 }
 
+/// The stride-2 transposed convolution (no padding) of `x` (`[n, in, h, w]`) with `w`
+/// (`[in, out / groups, k, k]`, burn's layout) through the CPU kernels
+/// ([`cpu_autodiff::conv_transpose2d_stride2`]): StyleGAN2's up-sampling layers at inference.
+pub fn conv_transpose2d_cpu(x: Tensor<4>, w: Tensor<4>, groups: usize) -> Tensor<4> {
+    let device = x.device();
+    let [n, in_ch, h, wd] = x.dims();
+    let [_, out_g, k, _] = w.dims();
+    let (xs, ws) = (HostValues::new(x), HostValues::new(w));
+    let y = cpu_autodiff::conv_transpose2d_stride2(xs.values(), n, in_ch, h, wd, ws.values(), out_g, k, groups);
+    Tensor::from_data(TensorData::new(y, [n, groups * out_g, 2 * (h - 1) + k, 2 * (wd - 1) + k]), &device)
+}
+
 /// StyleGAN's modulated convolution through the CPU kernels: every sample `s` of `x`
 /// (`[n, in, h, w]`) correlated with the one stored `weight` (`[out, in, k, k]`) with zero padding
 /// `pad`, its input channels scaled by `in_scale[s·in..]` and its output channels by
@@ -415,10 +427,15 @@ pub fn conv2d_resample(
         py1 -= kh as i64 - up as i64;
         let pxt = (-px0).min(-px1).max(0);
         let pyt = (-py0).min(-py1).max(0);
-        let fast = (up == 2 && groups == 1 && pxt == 0 && pyt == 0 && choice == KernelChoice::Auto)
-            .then(|| cpu_autodiff::conv_transpose2d_stride2_tracked(x.clone(), w.clone()))
-            .flatten();
-        let x = fast.unwrap_or_else(|| conv_transpose2d(x, w, None, ConvTransposeOptions::new([up, up], [pyt as usize, pxt as usize], [0, 0], [1, 1], groups)));
+        let stride2 = up == 2 && pxt == 0 && pyt == 0 && kh == kw && kh >= 2;
+        let x = if stride2 && use_fast_cpu(&x.device(), choice) {
+            conv_transpose2d_cpu(x, w, groups)
+        } else {
+            let fast = (stride2 && groups == 1 && choice == KernelChoice::Auto)
+                .then(|| cpu_autodiff::conv_transpose2d_stride2_tracked(x.clone(), w.clone()))
+                .flatten();
+            fast.unwrap_or_else(|| conv_transpose2d(x, w, None, ConvTransposeOptions::new([up, up], [pyt as usize, pxt as usize], [0, 0], [1, 1], groups)))
+        };
         let x = fir(x, 1, 1, [px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], (up * up) as f64);
         return if down > 1 { fir(x, 1, down, [0, 0, 0, 0], 1.0) } else { x };
     }
