@@ -302,19 +302,26 @@ fn conv_samples_tiled(x: &[f32], n: usize, in_ch: usize, h: usize, w: usize, wei
         return None;
     }
     let Stacked { hp, wp, oh, ow, plane, npix, offsets, threads } = Stacked::new(n, h, w, k, pad);
+    // Channel planes an odd number of cache lines apart: the tiles read every channel's row
+    // in turn, and planes a power of two apart (1x1 layers: n·h·w) all fell into the same
+    // cache sets (a 1x1 layer ran at a quarter of the 3x3 layers' rate).
+    let stride = plane.next_multiple_of(32) + 16;
     SCRATCH.with(|cell| {
         let [xp, wide] = &mut *cell.borrow_mut();
-        let len = in_ch * plane;
+        let len = in_ch * stride;
         cpu::grow(xp, len + k);
         xp[len..len + k].fill(0.0);
-        // Sub-plane j = c·n + s of the stacked input is sample s's channel c, padded.
-        cpu::par_planes(&mut xp[..len], hp * wp, threads, || (), |_, j, dst| {
-            let (c, s) = (j / n, j % n);
-            cpu::pad_plane(&x[(s * in_ch + c) * h * w..(s * in_ch + c + 1) * h * w], w, pad, wp, 1.0, dst);
+        // Channel c of the stacked input: every sample's plane padded, then the gap zeroed.
+        cpu::par_planes(&mut xp[..len], stride, threads, || (), |_, c, dst| {
+            let (planes, gap) = dst.split_at_mut(plane);
+            for (s, sub) in planes.chunks_mut(hp * wp).enumerate() {
+                cpu::pad_plane(&x[(s * in_ch + c) * h * w..(s * in_ch + c + 1) * h * w], w, pad, wp, 1.0, sub);
+            }
+            gap.fill(0.0);
         });
         cpu::grow(wide, out_ch * npix);
         let wide = &mut wide[..out_ch * npix];
-        if !super::tiles::conv_wide_into(&xp[..len + k], plane, in_ch, &offsets, weight, out_ch, npix, &[], threads, wide) {
+        if !super::tiles::conv_wide_into(&xp[..len + k], stride, in_ch, &offsets, weight, out_ch, npix, &[], threads, wide) {
             return None;
         }
         let wide = &*wide;
