@@ -10,7 +10,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 use crate::error::LoadError;
 use crate::kernels::cpu::Taps;
 use crate::kernels::reference::Activation;
-use crate::kernels::{bias_act, bias_act_tangent, conv2d_resample, scale_channels, upsample2d, KernelChoice, ResampleFilter};
+use crate::kernels::{bias_act, bias_act_tangent, conv2d_resample, scale_channels, scaled_conv2d_cpu, upsample2d, use_fast_cpu, HostValues, KernelChoice, ResampleFilter, WinogradCache};
 use crate::model::config::{Sg2BlockSpec, Sg2Config};
 use crate::model::layers::{demodulation, rec2, rec4, weight_energy, FullyConnectedLayer, NamedParams, ParamRef, Trace};
 use crate::weights::{Init, WeightSource};
@@ -46,6 +46,9 @@ pub struct SynthesisLayer {
     pub resolution: usize,
     #[module(skip)]
     pub conv_clamp: Option<f64>,
+    /// The weights' Winograd transform for the CPU inference kernels, kept between images.
+    #[module(skip)]
+    pub winograd: WinogradCache,
 }
 
 impl SynthesisLayer {
@@ -63,6 +66,7 @@ impl SynthesisLayer {
             up,
             resolution: res,
             conv_clamp: cfg.conv_clamp,
+            winograd: WinogradCache::default(),
         })
     }
 
@@ -79,7 +83,7 @@ impl SynthesisLayer {
         rec2(trace, || format!("{name}.affine"), &styles);
         let n = x.dims()[0];
         let f = ResampleFilter::stored(&self.resample_filter, &self.resample_host);
-        let x = modulated_conv2d(x, self.weight.val(), styles, true, self.up, 1, Some(&f), kernels);
+        let x = modulated_conv2d(x, self.weight.val(), styles, true, self.up, 1, Some(&f), kernels, &self.winograd);
         let r = self.resolution;
         let strength = || {
             let s = self.noise_strength.val();
@@ -154,6 +158,8 @@ pub struct ToRGBLayer {
     pub bias: Param<Tensor<1>>,
     #[module(skip)]
     pub conv_clamp: Option<f64>,
+    #[module(skip)]
+    pub winograd: WinogradCache,
 }
 
 impl ToRGBLayer {
@@ -168,7 +174,7 @@ impl ToRGBLayer {
         let styles = self.affine.forward(w);
         rec2(trace, || format!("{name}.affine"), &styles);
         let styles = styles.div_scalar((in_ch as f64).sqrt());
-        let x = modulated_conv2d(x, self.weight.val(), styles, false, 1, 0, None, kernels);
+        let x = modulated_conv2d(x, self.weight.val(), styles, false, 1, 0, None, kernels, &self.winograd);
         let x = bias_act(x, Some(self.bias.val()), Activation::Linear, 1.0, self.conv_clamp, kernels);
         rec4(trace, || name.to_string(), &x);
         x
@@ -176,7 +182,10 @@ impl ToRGBLayer {
 }
 
 /// StyleGAN2's modulated convolution through `conv2d_resample`: grouped over the batch for
-/// inference, the non-fused form for training (as the official code switches).
+/// inference, the non-fused form for training (as the official code switches). On the CPU
+/// kernels inference takes the non-fused form's sums too (the same convolution: the styles scale
+/// the input channels, the demodulation the output channels), so the batch shares one stored
+/// weight and its Winograd transform (kept in `cache`) instead of a modulated copy per sample.
 #[allow(clippy::too_many_arguments)]
 pub fn modulated_conv2d(
     x: Tensor<4>,
@@ -187,10 +196,17 @@ pub fn modulated_conv2d(
     padding: usize,
     f: Option<&ResampleFilter>,
     kernels: KernelChoice,
+    cache: &WinogradCache,
 ) -> Tensor<4> {
     let [n, in_ch, h, w_] = x.dims();
     let [out_ch, _, kh, kw] = weight.dims();
-    if x.device().is_autodiff() {
+    let fast_cpu = use_fast_cpu(&x.device(), kernels) && kh == kw;
+    if fast_cpu && up == 1 {
+        let out_scale = if demodulate { HostValues::new(demodulation(styles.clone(), weight_energy(weight.clone()))).values().to_vec() } else { vec![1.0; n * out_ch] };
+        let in_scale = HostValues::new(styles).values().to_vec();
+        return scaled_conv2d_cpu(x, &HostValues::new(weight), out_ch, kh, padding, &in_scale, &out_scale, cache);
+    }
+    if x.device().is_autodiff() || fast_cpu {
         // Training: the official non-fused form (`fused_modconv = not training`): the styles
         // scale the activations, one convolution with the shared weights (the CPU kernel with
         // its backward), then the demodulation coefficients scale the output.
@@ -245,6 +261,7 @@ impl SynthesisBlock {
             weight: src.param([cfg.img_channels, c, 1, 1], &format!("{p}.torgb.weight"), Init::Randn(1.0), device)?,
             bias: src.param([cfg.img_channels], &format!("{p}.torgb.bias"), Init::Zeros, device)?,
             conv_clamp: cfg.conv_clamp,
+            winograd: WinogradCache::default(),
         };
         let (resample_filter, resample_host) = load_resample_filter(src, &format!("{p}.resample_filter"), device)?;
         Ok(Self { constant, conv0, conv1, torgb, resample_filter, resample_host, spec: spec.clone() })
