@@ -645,23 +645,25 @@ fn phase_split_tracked(x: Tensor<4>) -> Option<Tensor<4>> {
     Some(Tensor::from_primitive::<AdFlex>(out))
 }
 
-/// [`conv_transpose2d_stride2_tracked`]'s sums on host values, without a graph (the inference
-/// path: StyleGAN2's fused modulated up-sampling convolution, one group per sample): `x`
-/// `[n, groups·in, h, w]`, `w` `[groups·in, out, k, k]` → `[n, groups·out, 2(h − 1) + k,
-/// 2(w − 1) + k]`, each group's phase-split weights transposed and flipped, correlated with its
-/// input and the phases merged.
+/// [`conv_transpose2d_stride2_tracked`]'s sums on host values, without a graph (inference:
+/// StyleGAN2's up-sampling convolution): `x` `[n, groups·in, h, w]`, `w` `[groups·in, out, k,
+/// k]` → `[n, groups·out, 2(h − 1) + k, 2(w − 1) + k]`, each group's phase-split weights
+/// transposed and flipped, correlated with its input and the phases merged; one convolution over
+/// the whole batch when there is one group, else one per sample and group (the fused form's
+/// per-sample weights).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_transpose2d_stride2(x: &[f32], n: usize, in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, k: usize, groups: usize) -> Vec<f32> {
     let (half, in_g) = (k.div_ceil(2), in_ch / groups.max(1));
     let (oh, ow) = (2 * (h - 1) + k, 2 * (w - 1) + k);
+    let (calls, samples) = if groups == 1 { (1, n) } else { (n, 1) };
     let mut out = Vec::with_capacity(n * groups * out_ch * oh * ow);
-    for s in 0..n {
+    for s in 0..calls {
         for g in 0..groups {
             let wg = &weight[g * in_g * out_ch * k * k..(g + 1) * in_g * out_ch * k * k];
             let split = transposed_flipped(&phase_split(wg, in_g, out_ch, k, k), in_g, 4 * out_ch, half);
-            let xg = &x[(s * in_ch + g * in_g) * h * w..(s * in_ch + (g + 1) * in_g) * h * w];
-            let (phases, _, _) = conv_samples(xg, 1, in_g, h, w, &split, 4 * out_ch, half, half - 1);
-            out.extend_from_slice(&phase_merge(&phases, 1, out_ch, oh, ow));
+            let at = (s * in_ch + g * in_g) * h * w;
+            let (phases, _, _) = conv_samples(&x[at..at + samples * in_g * h * w], samples, in_g, h, w, &split, 4 * out_ch, half, half - 1);
+            out.extend_from_slice(&phase_merge(&phases, samples, out_ch, oh, ow));
         }
     }
     out
