@@ -393,6 +393,17 @@ fn cpu_filtered_lrelu_backward_matches_reference() {
     }
 }
 
+/// `f(x, w)` under autodiff and the gradients of `⟨f(x, w), r⟩` (`y` must have `r`'s shape):
+/// `(y, ∂x, ∂w)` as flat values, for the convolution tests.
+fn conv_grads(f: &dyn Fn(Tensor<4>, Tensor<4>) -> Tensor<4>, x: &Tensor<4>, w: &Tensor<4>, r: &Tensor<4>) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (x, w) = (x.clone().require_grad(), w.clone().require_grad());
+    let y = f(x.clone(), w.clone());
+    assert_eq!(y.dims(), r.dims());
+    let g = (y.clone() * r.clone()).sum().backward();
+    let v = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
+    (v(y), v(x.grad(&g).unwrap()), v(w.grad(&g).unwrap()))
+}
+
 /// The stride-2 convolution of D's down-sampling blocks through the phase split on the CPU
 /// kernels: output, input and weight gradients against burn's strided `conv2d` under autodiff,
 /// on even and odd sizes (D's conv1 input after its filter padding: res + 3) and ragged channels.
@@ -412,14 +423,7 @@ fn cpu_stride2_conv_matches_reference() {
         let w = Tensor::<4>::random([cout, cin, k, k], Distribution::Normal(0.0, 1.0), &device);
         let out = (size - k) / 2 + 1;
         let r = Tensor::<4>::random([2, cout, out, out], Distribution::Normal(0.0, 1.0), &device);
-        let run = |f: &dyn Fn(Tensor<4>, Tensor<4>) -> Tensor<4>| {
-            let (x, w) = (x.clone().require_grad(), w.clone().require_grad());
-            let y = f(x.clone(), w.clone());
-            assert_eq!(y.dims(), [2, cout, out, out]);
-            let g = (y.clone() * r.clone()).sum().backward();
-            let v = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
-            (v(y), v(x.grad(&g).unwrap()), v(w.grad(&g).unwrap()))
-        };
+        let run = |f: &dyn Fn(Tensor<4>, Tensor<4>) -> Tensor<4>| conv_grads(f, &x, &w, &r);
         let ours = run(&|x, w| conv2d_stride2_tracked(x, w).expect("the phase split takes this call"));
         let reference = run(&|x, w| conv2d(x, w, None, ConvOptions::new([2, 2], [0, 0], [1, 1], 1)));
         let (ey, ex, ew) = (rel_max(&ours.0, &reference.0), rel_max(&ours.1, &reference.1), rel_max(&ours.2, &reference.2));
@@ -448,14 +452,7 @@ fn cpu_transposed_stride2_conv_matches_reference() {
         let w = Tensor::<4>::random([cin, cout, k, k], Distribution::Normal(0.0, 1.0), &device);
         let out = 2 * (size - 1) + k;
         let r = Tensor::<4>::random([2, cout, out, out], Distribution::Normal(0.0, 1.0), &device);
-        let run = |f: &dyn Fn(Tensor<4>, Tensor<4>) -> Tensor<4>| {
-            let (x, w) = (x.clone().require_grad(), w.clone().require_grad());
-            let y = f(x.clone(), w.clone());
-            assert_eq!(y.dims(), [2, cout, out, out]);
-            let g = (y.clone() * r.clone()).sum().backward();
-            let v = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
-            (v(y), v(x.grad(&g).unwrap()), v(w.grad(&g).unwrap()))
-        };
+        let run = |f: &dyn Fn(Tensor<4>, Tensor<4>) -> Tensor<4>| conv_grads(f, &x, &w, &r);
         let ours = run(&|x, w| conv_transpose2d_stride2_tracked(x, w).expect("the adjoint phase split takes this call"));
         let reference = run(&|x, w| conv_transpose2d(x, w, None, ConvTransposeOptions::new([2, 2], [0, 0], [0, 0], [1, 1], 1)));
         let (ey, ex, ew) = (rel_max(&ours.0, &reference.0), rel_max(&ours.1, &reference.1), rel_max(&ours.2, &reference.2));
@@ -525,13 +522,7 @@ fn cpu_conv2d_backward_matches_reference() {
         let w = Tensor::<4>::random([cout, cin, k, k], Distribution::Normal(0.0, 1.0), &device);
         let out = size + 2 * pad + 1 - k;
         let r = Tensor::<4>::random([2, cout, out, out], Distribution::Normal(0.0, 1.0), &device);
-        let run = |f: &dyn Fn(Tensor<4>, Tensor<4>) -> Tensor<4>| {
-            let (x, w) = (x.clone().require_grad(), w.clone().require_grad());
-            let y = f(x.clone(), w.clone());
-            let g = (y.clone() * r.clone()).sum().backward();
-            let v = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
-            (v(y), v(x.grad(&g).unwrap()), v(w.grad(&g).unwrap()))
-        };
+        let run = |f: &dyn Fn(Tensor<4>, Tensor<4>) -> Tensor<4>| conv_grads(f, &x, &w, &r);
         let ours = run(&|x, w| conv2d_tracked(x, w, pad).expect("the CPU kernel takes this call"));
         let reference = run(&|x, w| conv2d(x, w, None, ConvOptions::new([1, 1], [pad, pad], [1, 1], 1)));
         let (ey, ex, ew) = (rel_max(&ours.0, &reference.0), rel_max(&ours.1, &reference.1), rel_max(&ours.2, &reference.2));

@@ -614,35 +614,67 @@ fn phase_merge(g: &[f32], n: usize, c: usize, h: usize, w: usize) -> Vec<f32> {
     out
 }
 
-#[derive(Debug)]
-struct PhaseSplitBackward;
+/// Which way [`phases_tracked`] reshuffles a tensor; its gradient goes the other way.
+#[derive(Clone, Copy, Debug)]
+enum Phases {
+    /// `[n, c, h, w]` → `[n, 4·c, ⌈h/2⌉, ⌈w/2⌉]` ([`phase_split`]).
+    Split,
+    /// The adjoint gather back ([`phase_merge`]).
+    Merge,
+}
 
-impl Backward<Flex, 1> for PhaseSplitBackward {
-    type State = [usize; 4];
+impl Phases {
+    /// `x` reshuffled this way, `full` the `[n, c, h, w]` side's shape.
+    fn apply(self, x: &[f32], [n, c, h, w]: [usize; 4]) -> Option<FlexTensor> {
+        match self {
+            Phases::Split => primitive(phase_split(x, n, c, h, w), [n, 4 * c, h.div_ceil(2), w.div_ceil(2)]),
+            Phases::Merge => primitive(phase_merge(x, n, c, h, w), [n, c, h, w]),
+        }
+    }
+
+    fn inverse(self) -> Self {
+        match self {
+            Phases::Split => Phases::Merge,
+            Phases::Merge => Phases::Split,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct PhasesBackward;
+
+impl Backward<Flex, 1> for PhasesBackward {
+    type State = (Phases, [usize; 4]);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
         let [parent] = ops.parents;
         let dy = host::<4>(grads.consume::<Flex>(&ops.node));
         let Some(parent) = parent else { return };
-        let [n, c, h, w] = ops.state;
-        if let Some(dx) = primitive(phase_merge(dy.values(), n, c, h, w), [n, c, h, w]) {
+        let (way, full) = ops.state;
+        if let Some(dx) = way.inverse().apply(dy.values(), full) {
             grads.register::<Flex>(parent.id, dx);
         }
     }
 }
 
-/// [`phase_split`] of a tracked tensor (the input or the weights of [`conv2d_stride2_tracked`]),
+/// A tracked tensor split into its pixel phases or merged back (`full` the `[n, c, h, w]` side),
 /// forward and backward one copy each on the threads (burn's cat, 6-D permute and their
 /// gradients were strided element-by-element copies on one thread).
-fn phase_split_tracked(x: Tensor<4>) -> Option<Tensor<4>> {
-    let [n, c, h, w] = x.dims();
+fn phases_tracked(x: Tensor<4>, way: Phases, full: [usize; 4]) -> Option<Tensor<4>> {
     let (guard, xs) = tracked_input(&x)?;
-    let out = primitive(phase_split(xs.values(), n, c, h, w), [n, 4 * c, h.div_ceil(2), w.div_ceil(2)])?;
-    let out = match PhaseSplitBackward.prepare::<NoCheckpointing>([guard]).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => prep.finish([n, c, h, w], out),
+    let out = way.apply(xs.values(), full)?;
+    let out = match PhasesBackward.prepare::<NoCheckpointing>([guard]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish((way, full), out),
         OpsKind::UnTracked(prep) => prep.finish(out),
     };
     Some(Tensor::from_primitive::<AdFlex>(out))
+}
+
+/// [`phase_split`] of a tracked tensor (the input or the weights of [`conv2d_stride2_tracked`],
+/// the weights of [`conv_transpose2d_stride2_tracked`]).
+fn phase_split_tracked(x: Tensor<4>) -> Option<Tensor<4>> {
+    let full = x.dims();
+    phases_tracked(x, Phases::Split, full)
 }
 
 /// [`conv_transpose2d_stride2_tracked`]'s sums on host values, without a graph (inference:
@@ -669,23 +701,6 @@ pub(crate) fn conv_transpose2d_stride2(x: &[f32], n: usize, in_ch: usize, h: usi
     out
 }
 
-#[derive(Debug)]
-struct PhaseMergeBackward;
-
-impl Backward<Flex, 1> for PhaseMergeBackward {
-    type State = [usize; 4];
-
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-        let [parent] = ops.parents;
-        let dy = host::<4>(grads.consume::<Flex>(&ops.node));
-        let Some(parent) = parent else { return };
-        let [n, c, h, w] = ops.state;
-        if let Some(dx) = primitive(phase_split(dy.values(), n, c, h, w), [n, 4 * c, h.div_ceil(2), w.div_ceil(2)]) {
-            grads.register::<Flex>(parent.id, dx);
-        }
-    }
-}
-
 /// [`phase_merge`] of a tracked `[n, 4·c, ⌈h/2⌉, ⌈w/2⌉]` tensor into `[n, c, h, w]` (the output
 /// of [`conv_transpose2d_stride2_tracked`]), its gradient the split; `None` where the shape does
 /// not fit.
@@ -694,13 +709,7 @@ fn phase_merge_tracked(x: Tensor<4>, c: usize, h: usize, w: usize) -> Option<Ten
     if c4 != 4 * c || h2 != h.div_ceil(2) || w2 != w.div_ceil(2) {
         return None;
     }
-    let (guard, xs) = tracked_input(&x)?;
-    let out = primitive(phase_merge(xs.values(), n, c, h, w), [n, c, h, w])?;
-    let out = match PhaseMergeBackward.prepare::<NoCheckpointing>([guard]).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => prep.finish([n, c, h, w], out),
-        OpsKind::UnTracked(prep) => prep.finish(out),
-    };
-    Some(Tensor::from_primitive::<AdFlex>(out))
+    phases_tracked(x, Phases::Merge, [n, c, h, w])
 }
 
 /// The stride-1 correlation of `x` (`[n, in, h, w]`) with `w` (`[out, in, k, k]`, square), zero
