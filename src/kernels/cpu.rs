@@ -67,7 +67,7 @@ impl FilteredLrelu {
         if oh == 0 || ow == 0 || planes == 0 {
             return out;
         }
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = threads();
         par_planes(&mut out, oh * ow, threads, Scratch::default, |scratch, p, dst| {
             let b = if bias.is_empty() { 0.0 } else { bias[p % bias.len()] };
             self.plane(&x[p * h * w..(p + 1) * h * w], h, w, b, dst, scratch);
@@ -434,6 +434,12 @@ pub(crate) fn pixel_major(x: &[f32], (n, c, h, w): (usize, usize, usize, usize),
     });
 }
 
+/// How many workers the kernels split their work over: the CPUs this process may use (1 where
+/// that cannot be read). `kernels::pool` keeps one fewer helper threads.
+pub(crate) fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |t| t.get())
+}
+
 /// Makes `v` at least `n` long; existing values are kept (callers overwrite what they use).
 pub(crate) fn grow(v: &mut Vec<f32>, n: usize) {
     if v.len() < n {
@@ -643,7 +649,7 @@ pub fn conv2d_direct(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32]
     if ho == 0 || wo == 0 || out_ch == 0 || in_ch == 0 {
         return (vec![0.0; out_ch * ho * wo], ho, wo);
     }
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let threads = threads();
     let n = ho * wp;
     let kk = k * k;
     // The wide output `[out_ch, n]`: every element is written by the jobs below (the first tap

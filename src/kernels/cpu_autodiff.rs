@@ -192,7 +192,7 @@ impl Backward<Flex, 2> for FilteredLreluBackward {
         // The pre-activation v (bias + up-sampling) and the activation's derivative on it.
         let up_pass = FilteredLrelu { down: 1, gain: 1.0, slope: 1.0, clamp: None, fd: None, ..op.clone() };
         let v = up_pass.run(x.values(), planes, h, w, bias.values());
-        let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+        let threads = cpu::threads();
         // (No clamp is an infinite one: branch-free, so the loop compiles to vector selects.)
         let (slope, gain, limit) = (op.slope, op.gain, op.clamp.unwrap_or(f32::INFINITY));
         cpu::par_planes(&mut g, mh * mw, threads, || (), |_, p, plane| {
@@ -287,7 +287,7 @@ impl Stacked {
             plane: n * hp * wp,
             npix: (n * hp + 1 - k) * wp,
             offsets: cpu::tap_offsets(k, wp),
-            threads: std::thread::available_parallelism().map_or(1, |t| t.get()),
+            threads: cpu::threads(),
         }
     }
 }
@@ -421,7 +421,7 @@ pub fn conv2d_weight_grad(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usiz
         return dw;
     }
     let mut dw = vec![0f32; out_ch * in_ch * kk];
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let threads = cpu::threads();
     let mut dyw = vec![0f32; out_ch * plane];
     for s in 0..n {
         for o in 0..out_ch {
@@ -783,7 +783,7 @@ fn elementwise_threads(len: usize) -> usize {
     if len < 1 << 15 {
         1
     } else {
-        std::thread::available_parallelism().map_or(1, |t| t.get())
+        cpu::threads()
     }
 }
 

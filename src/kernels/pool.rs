@@ -88,7 +88,7 @@ impl Pool {
 fn pool() -> Option<&'static Pool> {
     static POOL: OnceLock<Option<&'static Pool>> = OnceLock::new();
     *POOL.get_or_init(|| {
-        let helpers = std::thread::available_parallelism().map_or(1, |t| t.get()).saturating_sub(1);
+        let helpers = super::cpu::threads().saturating_sub(1);
         if helpers == 0 {
             return None;
         }

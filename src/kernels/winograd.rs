@@ -31,7 +31,7 @@ use crate::kernels::cpu::{gemm_strided, grow, pad_plane, par_jobs, par_planes, C
 /// output's when tiles are transformed back); returns `(out, ho, wo)`.
 #[allow(clippy::too_many_arguments)]
 pub fn conv3x3(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32], out_ch: usize, pad: usize, scales: ChannelScales) -> (Vec<f32>, usize, usize) {
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let threads = super::cpu::threads();
     conv3x3_threads(x, in_ch, h, w, weight, out_ch, pad, scales, threads)
 }
 
@@ -54,7 +54,7 @@ pub fn conv3x3_threads(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f3
 /// weights only, so a caller that convolves with the same weights again can keep it
 /// (`kernels::WinogradCache`).
 pub fn transform_filters(weight: &[f32], out_ch: usize, in_ch: usize) -> Vec<f32> {
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let threads = super::cpu::threads();
     let mut u = vec![0f32; E * out_ch * in_ch];
     transform_filters_into(weight, in_ch, &mut u, threads);
     u
@@ -64,7 +64,7 @@ pub fn transform_filters(weight: &[f32], out_ch: usize, in_ch: usize) -> Vec<f32
 #[allow(clippy::too_many_arguments)]
 pub fn conv3x3_transformed(x: &[f32], in_ch: usize, h: usize, w: usize, u: &[f32], out_ch: usize, pad: usize, scales: ChannelScales) -> (Vec<f32>, usize, usize) {
     assert_eq!(u.len(), E * out_ch * in_ch, "transformed weights of another shape");
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let threads = super::cpu::threads();
     SCRATCH.with(|cell| {
         let mut scratch = cell.borrow_mut();
         let Scratch { xp, v, m, .. } = &mut *scratch;
@@ -186,7 +186,7 @@ fn products(u: &[f32], v: &[f32], m: &mut [f32], (out_ch, in_ch, tiles): (usize,
 pub fn conv3x3_batch(x: &[f32], n: usize, in_ch: usize, h: usize, w: usize, u: &[f32], out_ch: usize, pad: usize, in_scale: &[f32], out_scale: &[f32]) -> (Vec<f32>, usize, usize) {
     assert_eq!(u.len(), E * out_ch * in_ch, "transformed weights of another shape");
     assert!(x.len() == n * in_ch * h * w && in_scale.len() == n * in_ch && out_scale.len() == n * out_ch, "batch of another shape");
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let threads = super::cpu::threads();
     let (ho, wo) = ((h + 2 * pad).saturating_sub(2), (w + 2 * pad).saturating_sub(2));
     if n == 0 || ho == 0 || wo == 0 || out_ch == 0 || in_ch == 0 {
         return (vec![0.0; n * out_ch * ho * wo], ho, wo);

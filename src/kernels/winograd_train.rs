@@ -114,10 +114,6 @@ impl Geometry {
     }
 }
 
-fn threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |t| t.get())
-}
-
 /// The distance between consecutive elements' matrices in a band buffer holding `len` values
 /// each: one cache line more, so the 16 matrices a transform reads or writes together do not
 /// all fall on the same cache sets (at 256 channels they are whole multiples of 4 KiB apart).
@@ -427,7 +423,7 @@ fn conv_banded(x: &[f32], n: usize, in_ch: usize, h: usize, w: usize, weight: &[
     if out.is_empty() || in_ch == 0 {
         return (out, g.ho, g.wo);
     }
-    let threads = threads();
+    let threads = cpu::threads();
     let u = filter_transform(weight, out_ch, in_ch, k, threads);
     // Each U[e]ᵀ packed once for the products of every band.
     let mut packed: Vec<Vec<f32>> = vec![Vec::new(); E];
@@ -519,7 +515,7 @@ fn weight_grad_banded(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usize, w
     if dy.is_empty() || in_ch == 0 {
         return vec![0f32; out_ch * in_ch * kk];
     }
-    let threads = threads();
+    let threads = cpu::threads();
     // Output channels in whole lanes.
     let op = out_ch.div_ceil(LANES) * LANES;
     // M[e][i][o], summed over the bands.

@@ -412,7 +412,7 @@ fn modulated_conv2d_cpu(x: Tensor<4>, weight: Tensor<4>, styles: Tensor<2>, padd
     if demodulate && in_ch > 0 {
         // Σ_k w[o, i, k]², then wn[o] = rsqrt(mean_{i,k} w[o]²) and s' = s · rsqrt(mean s²).
         let mut sq = vec![0f32; out_ch * in_ch];
-        let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+        let threads = crate::kernels::cpu::threads();
         par_planes(&mut sq, in_ch, threads, || (), |_, o, row| {
             for (q, taps) in row.iter_mut().zip(w[o * in_ch * k * k..].chunks(k * k)) {
                 *q = taps.iter().map(|v| v * v).sum();
