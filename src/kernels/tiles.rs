@@ -432,7 +432,7 @@ unsafe fn gemm_as(isa: Isa, (m, n, k): (usize, usize, usize), dst: *mut f32, dst
         // SAFETY: the caller's guarantees.
         let packed = unsafe { pack(m, k, (a, a_rs, a_cs)) };
         // SAFETY: the CPU has `isa` (checked above); the caller's guarantees for `b` and `dst`.
-        unsafe { gemm_packed_as(isa, (m, n, k), dst, dst_rs, accumulate, &packed, (b, b_rs)) };
+        unsafe { gemm_packed_as(isa, (m, n, k), (0, k), dst, dst_rs, accumulate, &packed, (b, b_rs)) };
         true
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -470,17 +470,35 @@ pub(crate) unsafe fn gemm_packed((m, n, k): (usize, usize, usize), dst: *mut f32
     assert_eq!(packed.len(), m.div_ceil(ROWS) * k * ROWS, "packed operand of another shape");
     // SAFETY: the caller's guarantees.
     isa().is_some_and(|isa| {
-        unsafe { gemm_packed_as(isa, (m, n, k), dst, dst_rs, accumulate, packed, b) };
+        unsafe { gemm_packed_as(isa, (m, n, k), (0, k), dst, dst_rs, accumulate, packed, b) };
         true
     })
 }
 
-/// [`gemm_packed`] as `isa`.
+/// [`gemm_packed`] over the reduction steps `k0..k0 + kb` only: `dst (+)= a[:, k0..k0 + kb] ·
+/// b` with `a` packed whole (`m` rows, `k` columns) and `b` `[kb, n]` (a block of the reduction
+/// whose operand is made a block at a time, as the fused Winograd products' transformed tiles).
+/// Returns false (nothing done) where the tiles do not run.
 ///
 /// # Safety
-/// The CPU has `isa`; as [`gemm`] for `b` and `dst`; `packed` holds `⌈m/6⌉·k·6` values.
+/// As [`gemm`] for `b` (`kb` rows) and `dst`.
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemm_packed_as(isa: Isa, (m, n, k): (usize, usize, usize), dst: *mut f32, dst_rs: isize, accumulate: bool, packed: &[f32], (b, b_rs): (*const f32, isize)) {
+pub(crate) unsafe fn gemm_packed_part((m, n, k): (usize, usize, usize), (k0, kb): (usize, usize), dst: *mut f32, dst_rs: isize, accumulate: bool, packed: &[f32], b: (*const f32, isize)) -> bool {
+    assert!(packed.len() == m.div_ceil(ROWS) * k * ROWS && k0 + kb <= k, "packed operand of another shape");
+    // SAFETY: the caller's guarantees.
+    isa().is_some_and(|isa| {
+        unsafe { gemm_packed_as(isa, (m, n, k), (k0, kb), dst, dst_rs, accumulate, packed, b) };
+        true
+    })
+}
+
+/// [`gemm_packed_part`] as `isa`.
+///
+/// # Safety
+/// The CPU has `isa`; as [`gemm`] for `b` (`kb` rows) and `dst`; `packed` holds `⌈m/6⌉·k·6`
+/// values and `k0 + kb ≤ k`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_packed_as(isa: Isa, (m, n, k): (usize, usize, usize), (k0, kb): (usize, usize), dst: *mut f32, dst_rs: isize, accumulate: bool, packed: &[f32], (b, b_rs): (*const f32, isize)) {
     #[cfg(target_arch = "x86_64")]
     {
         let row_blocks = m.div_ceil(ROWS);
@@ -493,15 +511,15 @@ unsafe fn gemm_packed_as(isa: Isa, (m, n, k): (usize, usize, usize), dst: *mut f
             let c0 = cb * COLS;
             let len = COLS.min(n - c0);
             let rows = ROWS.min(m - blk * ROWS);
-            // SAFETY: the CPU has `isa`; block blk of `packed` (k·6 values), columns c0..c0+len
+            // SAFETY: the CPU has `isa`; steps k0..k0+kb of block blk of `packed`, columns c0..c0+len
             // of `b` and rows blk·6..blk·6+rows of `dst` lie inside the views the caller vouches
             // for.
-            unsafe { gemm_tile(isa, k, packed.as_ptr().add(blk * k * ROWS), 1, ROWS as isize, b.wrapping_add(c0), b_rs, dst.wrapping_offset((blk * ROWS) as isize * dst_rs).wrapping_add(c0), dst_rs, rows, len, accumulate) };
+            unsafe { gemm_tile(isa, kb, packed.as_ptr().add((blk * k + k0) * ROWS), 1, ROWS as isize, b.wrapping_add(c0), b_rs, dst.wrapping_offset((blk * ROWS) as isize * dst_rs).wrapping_add(c0), dst_rs, rows, len, accumulate) };
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (isa, m, n, k, dst, dst_rs, accumulate, packed, b, b_rs);
+        let _ = (isa, m, n, k, k0, kb, dst, dst_rs, accumulate, packed, b, b_rs);
     }
 }
 
