@@ -515,45 +515,45 @@ fn conv_fused(x: &[f32], n: usize, in_ch: usize, h: usize, w: usize, weight: &[f
     let plane = g.ho * g.wo;
     let mut out = vec![0f32; n * out_ch * plane];
     SCRATCH.with(|cell| {
-    let mut scratch = cell.borrow_mut();
-    let xpad = padded(x, g, in_ch, (h, w, pad), threads, &mut scratch.pad);
-    let op = SharedMut(out.as_mut_ptr());
-    let packed = &packed;
-    par_jobs(bands, threads, |b| {
-        let op = op;
-        let band = (b * rows, rows.min(g.tile_rows() - b * rows));
-        FUSED.with(|cell| {
-            let FusedScratch { xt, yt } = &mut *cell.borrow_mut();
-            let tiles = band.1 * g.tx;
-            grow(xt, E * slab(block.min(in_ch) * tiles));
-            grow(yt, E * slab(out_ch * tiles));
-            for c0 in (0..in_ch).step_by(block) {
-                let cb = block.min(in_ch - c0);
-                let xt = &mut xt[..E * slab(cb * tiles)];
-                for (c, dst) in by_piece(xt, cb, tiles).into_iter().enumerate() {
-                    input_channel(xpad, g, in_ch, c0 + c, band, dst);
+        let mut scratch = cell.borrow_mut();
+        let xpad = padded(x, g, in_ch, (h, w, pad), threads, &mut scratch.pad);
+        let op = SharedMut(out.as_mut_ptr());
+        let packed = &packed;
+        par_jobs(bands, threads, |b| {
+            let op = op;
+            let band = (b * rows, rows.min(g.tile_rows() - b * rows));
+            FUSED.with(|cell| {
+                let FusedScratch { xt, yt } = &mut *cell.borrow_mut();
+                let tiles = band.1 * g.tx;
+                grow(xt, E * slab(block.min(in_ch) * tiles));
+                grow(yt, E * slab(out_ch * tiles));
+                for c0 in (0..in_ch).step_by(block) {
+                    let cb = block.min(in_ch - c0);
+                    let xt = &mut xt[..E * slab(cb * tiles)];
+                    for (c, dst) in by_piece(xt, cb, tiles).into_iter().enumerate() {
+                        input_channel(xpad, g, in_ch, c0 + c, band, dst);
+                    }
+                    for (e, pe) in packed.iter().enumerate() {
+                        // SAFETY: dst is this band's Y[e] ([out, tiles], in this thread's buffer);
+                        // lhs the packed U[e]ᵀ's columns c0..c0+cb, rhs this block's X[e] ([cb,
+                        // tiles]): all inside their buffers.
+                        unsafe { tiles::gemm_packed_part((out_ch, tiles, in_ch), (c0, cb), yt.as_mut_ptr().add(e * slab(out_ch * tiles)), tiles as isize, c0 > 0, pe, (xt.as_ptr().add(e * slab(cb * tiles)), tiles as isize)) };
+                    }
                 }
-                for (e, pe) in packed.iter().enumerate() {
-                    // SAFETY: dst is this band's Y[e] ([out, tiles], in this thread's buffer);
-                    // lhs the packed U[e]ᵀ's columns c0..c0+cb, rhs this block's X[e] ([cb,
-                    // tiles]): all inside their buffers.
-                    unsafe { tiles::gemm_packed_part((out_ch, tiles, in_ch), (c0, cb), yt.as_mut_ptr().add(e * slab(out_ch * tiles)), tiles as isize, c0 > 0, pe, (xt.as_ptr().add(e * slab(cb * tiles)), tiles as isize)) };
+                let yt = &yt[..E * slab(out_ch * tiles)];
+                let (s0, s1) = (band.0 / g.ty, (band.0 + band.1 - 1) / g.ty);
+                for s in s0..=s1 {
+                    let a = g.rows_in(s, band);
+                    let (r0, r1) = (g.m * a.start, (g.m * a.end).min(g.ho));
+                    for o in 0..out_ch {
+                        // SAFETY: rows r0..r1 of output plane (s, o): written by this band only (the
+                        // bands' tile rows are disjoint), inside `out`.
+                        let dst = unsafe { std::slice::from_raw_parts_mut(op.0.add((s * out_ch + o) * plane + r0 * g.wo), (r1 - r0) * g.wo) };
+                        output_plane(yt, g, out_ch, o, s, band, (dst, r0));
+                    }
                 }
-            }
-            let yt = &yt[..E * slab(out_ch * tiles)];
-            let (s0, s1) = (band.0 / g.ty, (band.0 + band.1 - 1) / g.ty);
-            for s in s0..=s1 {
-                let a = g.rows_in(s, band);
-                let (r0, r1) = (g.m * a.start, (g.m * a.end).min(g.ho));
-                for o in 0..out_ch {
-                    // SAFETY: rows r0..r1 of output plane (s, o): written by this band only (the
-                    // bands' tile rows are disjoint), inside `out`.
-                    let dst = unsafe { std::slice::from_raw_parts_mut(op.0.add((s * out_ch + o) * plane + r0 * g.wo), (r1 - r0) * g.wo) };
-                    output_plane(yt, g, out_ch, o, s, band, (dst, r0));
-                }
-            }
+            });
         });
-    });
     });
     Some((out, g.ho, g.wo))
 }
