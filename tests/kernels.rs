@@ -361,7 +361,10 @@ fn cpu_filtered_lrelu_backward_matches_reference() {
             let reference = grads_of(|x, b| filtered_lrelu(x, fu.as_ref(), fd.as_ref(), Some(b), spec.up_factor, spec.down_factor, spec.padding, gain, slope, Some(1.5)), &x, &b, &r);
             assert!(rel_max(&ours.0, &reference.0) < 2e-5, "{name} {}: forward", spec.name);
             let (ex, eb) = (rel_max(&ours.1, &reference.1), rel_max(&ours.2, &reference.2));
-            assert!(ex < 2e-5 && eb < 2e-5, "{name} {}: gradient relative errors x {ex:e}, bias {eb:e}", spec.name);
+            // The bias gradient is one float32 sum over up to 2·276² values per channel, in an
+            // order that follows the threads: its rounding alone reached 2.5e-5 (a wrong mask or
+            // filter is off by O(1)).
+            assert!(ex < 2e-5 && eb < 1e-4, "{name} {}: gradient relative errors x {ex:e}, bias {eb:e}", spec.name);
         }
     }
     // Finite differences on one layer, the loss accumulated in f64: exact for a linear
