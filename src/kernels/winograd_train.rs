@@ -413,6 +413,19 @@ fn transform_inputs(xpad: &[f32], g: Geometry, in_ch: usize, band: (usize, usize
     par_items(jobs, threads, |(c, dst)| input_channel(xpad, g, in_ch, c, band, dst));
 }
 
+/// The filters' transform `U[e]ᵀ` ([`filter_transform`]) packed for the products
+/// ([`tiles::pack`], `[out, in]` each), once per convolution for the products of every band.
+fn packed_filters(weight: &[f32], out_ch: usize, in_ch: usize, k: usize, threads: usize) -> Vec<Vec<f32>> {
+    let u = filter_transform(weight, out_ch, in_ch, k, threads);
+    let mut packed: Vec<Vec<f32>> = vec![Vec::new(); E];
+    par_items(packed.iter_mut().enumerate().collect(), threads, |(e, dst): (usize, &mut Vec<f32>)| {
+        // SAFETY: U[e] read transposed: rows (output channels) 1 apart, columns (input channels)
+        // `out` apart, inside `u`'s `16·in·out` values.
+        *dst = unsafe { tiles::pack(out_ch, in_ch, (u.as_ptr().add(e * in_ch * out_ch), 1, out_ch as isize)) };
+    });
+    packed
+}
+
 /// The stride-1 correlation of every sample of `x` (`[n, in, h, w]`) with `weight` (`[out, in,
 /// k, k]`, `k` 3 or 2), zero padding `pad < k` → `([n, out, ho, wo], ho, wo)`.
 #[allow(clippy::too_many_arguments)]
@@ -432,14 +445,7 @@ fn conv_banded(x: &[f32], n: usize, in_ch: usize, h: usize, w: usize, weight: &[
         return (out, g.ho, g.wo);
     }
     let threads = cpu::threads();
-    let u = filter_transform(weight, out_ch, in_ch, k, threads);
-    // Each U[e]ᵀ packed once for the products of every band.
-    let mut packed: Vec<Vec<f32>> = vec![Vec::new(); E];
-    par_items(packed.iter_mut().enumerate().collect(), threads, |(e, dst): (usize, &mut Vec<f32>)| {
-        // SAFETY: U[e] read transposed: rows (output channels) 1 apart, columns (input channels)
-        // `out` apart, inside `u`'s `16·in·out` values.
-        *dst = unsafe { tiles::pack(out_ch, in_ch, (u.as_ptr().add(e * in_ch * out_ch), 1, out_ch as isize)) };
-    });
+    let packed = packed_filters(weight, out_ch, in_ch, k, threads);
     SCRATCH.with(|cell| {
         let Scratch { pad: pad_buf, xt, yt, .. } = &mut *cell.borrow_mut();
         let xpad = padded(x, g, in_ch, (h, w, pad), threads, pad_buf);
@@ -506,12 +512,7 @@ fn conv_fused(x: &[f32], n: usize, in_ch: usize, h: usize, w: usize, weight: &[f
     if bands < 2 * threads || in_ch == 0 || out_ch == 0 || !tiles::available() {
         return None;
     }
-    let u = filter_transform(weight, out_ch, in_ch, k, threads);
-    let mut packed: Vec<Vec<f32>> = vec![Vec::new(); E];
-    par_items(packed.iter_mut().enumerate().collect(), threads, |(e, dst): (usize, &mut Vec<f32>)| {
-        // SAFETY: as in `conv_banded`.
-        *dst = unsafe { tiles::pack(out_ch, in_ch, (u.as_ptr().add(e * in_ch * out_ch), 1, out_ch as isize)) };
-    });
+    let packed = packed_filters(weight, out_ch, in_ch, k, threads);
     let plane = g.ho * g.wo;
     let mut out = vec![0f32; n * out_ch * plane];
     SCRATCH.with(|cell| {
@@ -784,5 +785,4 @@ mod tests {
             }
         }
     }
-
 }
