@@ -75,7 +75,9 @@ impl FilteredLrelu {
         out
     }
 
-    fn plane(&self, x: &[f32], h: usize, w: usize, bias: f32, dst: &mut [f32], s: &mut Scratch) {
+    /// One `h x w` plane of [`run`](Self::run) into `dst` (`output_size` values, every one
+    /// written), with the worker's scratch buffers.
+    pub(crate) fn plane(&self, x: &[f32], h: usize, w: usize, bias: f32, dst: &mut [f32], s: &mut Scratch) {
         let [x0, x1, y0, y1] = self.padding;
         let (mh, _) = self.sizes(h, y0, y1);
         let (mw, _) = self.sizes(w, x0, x1);
@@ -484,8 +486,9 @@ multiversion! {
     }
 }
 
+/// A worker's buffers for [`FilteredLrelu::plane`] (only grown, kept from plane to plane).
 #[derive(Default)]
-struct Scratch {
+pub(crate) struct Scratch {
     /// The plane's rows up-sampled along x.
     a: Vec<f32>,
     /// One up-sampled, activated row.

@@ -173,6 +173,19 @@ fn mid_size(op: &FilteredLrelu, h: usize, w: usize) -> (usize, usize) {
     (len(h, y0, y1), len(w, x0, x1))
 }
 
+/// The three passes of `filtered_lrelu`'s gradient for an `h x w` input: the down-sampling
+/// transposed, the up-sampling alone (the pre-activation), the up-sampling transposed; `None`
+/// where a plane is empty or the sizes do not chain (the reference ops take those).
+fn backward_passes(op: &FilteredLrelu, h: usize, w: usize) -> Option<[FilteredLrelu; 3]> {
+    let ((mh, mw), (oh, ow)) = (mid_size(op, h, w), op.output_size(h, w));
+    let down_t = transposed_op(op.fd.as_ref(), 1, op.down, [0; 4], 1.0, (mh, mw), (oh, ow))?;
+    let up_pass = FilteredLrelu { down: 1, gain: 1.0, slope: 1.0, clamp: None, fd: None, ..op.clone() };
+    let fu = op.fu.clone().map(Taps::Separable);
+    let up_t = transposed_op(fu.as_ref(), op.up, 1, op.padding, (op.up * op.up) as f64, (h, w), (mh, mw))?;
+    let chained = down_t.output_size(oh, ow) == (mh, mw) && up_pass.output_size(h, w) == (mh, mw) && up_t.output_size(mh, mw) == (h, w);
+    (chained && h * w * oh * ow * mh * mw > 0).then_some([down_t, up_pass, up_t])
+}
+
 impl Backward<Flex, 2> for FilteredLreluBackward {
     type State = FilteredLreluState;
 
@@ -184,27 +197,31 @@ impl Backward<Flex, 2> for FilteredLreluBackward {
         }
         let FilteredLreluState { op, shape: [n, c, h, w], x, bias } = ops.state;
         let planes = n * c;
-        let (mh, mw) = mid_size(&op, h, w);
-        let (oh, ow) = op.output_size(h, w);
-        // Down-sampling, transposed: the gradient at the activation's output.
-        let Some(down_t) = transposed_op(op.fd.as_ref(), 1, op.down, [0; 4], 1.0, (mh, mw), (oh, ow)) else { return };
-        let mut g = down_t.run(dy.values(), planes, oh, ow, &[]);
-        // The pre-activation v (bias + up-sampling) and the activation's derivative on it.
-        let up_pass = FilteredLrelu { down: 1, gain: 1.0, slope: 1.0, clamp: None, fd: None, ..op.clone() };
-        let v = up_pass.run(x.values(), planes, h, w, bias.values());
-        let threads = cpu::threads();
+        let ((mh, mw), (oh, ow)) = (mid_size(&op, h, w), op.output_size(h, w));
+        // Down-sampling, transposed: the gradient at the activation's output; the pre-activation
+        // v (bias + up-sampling) recomputed and the activation's derivative applied to it; then
+        // up-sampling, transposed: the gradient at x + bias. Plane by plane on the threads, the
+        // two up-sampled planes in each worker's buffers (in cache), not three batch-sized
+        // tensors 4x the input through memory.
+        let Some([down_t, up_pass, up_t]) = backward_passes(&op, h, w) else { return };
         // (No clamp is an infinite one: branch-free, so the loop compiles to vector selects.)
         let (slope, gain, limit) = (op.slope, op.gain, op.clamp.unwrap_or(f32::INFINITY));
-        cpu::par_planes(&mut g, mh * mw, threads, || (), |_, p, plane| {
-            for (gi, &vi) in plane.iter_mut().zip(&v[p * mh * mw..(p + 1) * mh * mw]) {
+        let (dy, x, bias) = (dy.values(), x.values(), bias.values());
+        let mut dx = vec![0f32; planes * h * w];
+        let init = || (cpu::Scratch::default(), Vec::new(), Vec::new());
+        cpu::par_planes(&mut dx, h * w, cpu::threads(), init, |(scratch, g, v), p, dst| {
+            cpu::grow(g, mh * mw);
+            cpu::grow(v, mh * mw);
+            let (g, v) = (&mut g[..mh * mw], &mut v[..mh * mw]);
+            down_t.plane(&dy[p * oh * ow..(p + 1) * oh * ow], oh, ow, 0.0, g, scratch);
+            let b = if bias.is_empty() { 0.0 } else { bias[p % bias.len()] };
+            up_pass.plane(&x[p * h * w..(p + 1) * h * w], h, w, b, v, scratch);
+            for (gi, &vi) in g.iter_mut().zip(v.iter()) {
                 let s = if vi > 0.0 { 1.0 } else { slope };
                 *gi = if (vi * s * gain).abs() > limit { 0.0 } else { *gi * s * gain };
             }
+            up_t.plane(g, mh, mw, 0.0, dst, scratch);
         });
-        // Up-sampling, transposed: the gradient at x + bias.
-        let fu = op.fu.clone().map(Taps::Separable);
-        let Some(up_t) = transposed_op(fu.as_ref(), op.up, 1, op.padding, (op.up * op.up) as f64, (h, w), (mh, mw)) else { return };
-        let dx = up_t.run(&g, planes, mh, mw, &[]);
         if let Some(p) = parent_b {
             let mut db = vec![0f32; c];
             for (plane, values) in dx.chunks(h * w).enumerate() {
@@ -226,12 +243,13 @@ impl Backward<Flex, 2> for FilteredLreluBackward {
 /// forward and backward; `None` on other devices or for a 2-D down filter (its transposed pass
 /// would up-sample with a 2-D filter, which the kernel does not do).
 pub fn filtered_lrelu_tracked(op: &FilteredLrelu, x: Tensor<4>, bias: Tensor<1>) -> Option<Tensor<4>> {
-    if matches!(op.fd, Some(Taps::Full { .. })) {
+    let [n, c, h, w] = x.dims();
+    if matches!(op.fd, Some(Taps::Full { .. })) || n * c == 0 {
         return None;
     }
+    backward_passes(op, h, w)?;
     let (gx, xs) = tracked_input(&x)?;
     let (gb, bs) = tracked_input(&bias)?;
-    let [n, c, h, w] = x.dims();
     let (oh, ow) = op.output_size(h, w);
     let out = primitive(op.run(xs.values(), n * c, h, w, bs.values()), [n, c, oh, ow])?;
     let out = match FilteredLreluBackward.prepare::<NoCheckpointing>([gx, gb]).compute_bound().stateful() {
