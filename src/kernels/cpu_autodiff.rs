@@ -555,7 +555,8 @@ impl Backward<Flex, 2> for Conv2dBackward {
 /// input's four pixel phases (space-to-depth: `4·in` channels of `⌈h/2⌉ x ⌈w/2⌉`) with the
 /// kernel split by phase (`⌈k/2⌉²` taps each, zeros where the kernel has no tap there), which
 /// runs on [`conv2d_tracked`]; both splits are [`phase_split_tracked`] (its gradient the
-/// adjoint gather). For a 3x3 kernel that is 16/9 of the products, on kernels ~3x burn's.
+/// adjoint gather). The kernel's zero taps (7 in 16 for a 3x3 kernel) are skipped by the
+/// register tiles in the forward and the input gradient; the weight gradient computes them too.
 pub fn conv2d_stride2_tracked(x: Tensor<4>, w: Tensor<4>) -> Option<Tensor<4>> {
     let [_, c, h, wd] = x.dims();
     let [_, in_ch, k, k2] = w.dims();
@@ -572,8 +573,8 @@ pub fn conv2d_stride2_tracked(x: Tensor<4>, w: Tensor<4>) -> Option<Tensor<4>> {
 /// `[out = in, in = out, k, k]`, so the same sums run as that split's adjoint: a stride-1
 /// correlation of `x` with the phase-split weights transposed and flipped (padding `⌈k/2⌉ − 1`),
 /// its `4·out` channels the output's four pixel phases, merged into `2(h − 1) + k` rows
-/// ([`phase_merge_tracked`]). 16/9 of the products for a 3x3 kernel, on [`conv2d_tracked`]'s
-/// kernels and their backward instead of burn's single-threaded transposed convolution.
+/// ([`phase_merge_tracked`]), on [`conv2d_tracked`]'s kernels and their backward instead of
+/// burn's single-threaded transposed convolution (the split's zero taps skipped as above).
 pub fn conv_transpose2d_stride2_tracked(x: Tensor<4>, w: Tensor<4>) -> Option<Tensor<4>> {
     let [_, c, h, wd] = x.dims();
     let [in_ch, out_ch, k, k2] = w.dims();

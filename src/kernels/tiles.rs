@@ -280,14 +280,19 @@ fn conv_wide_as(isa: Isa, src: &[f32], plane: usize, in_ch: usize, offsets: &[us
     #[cfg(target_arch = "x86_64")]
     {
         let blocks = out_ch.div_ceil(ROWS);
-        // Weights as [block][tap][in][6], zero rows past out_ch.
-        let mut packed = vec![0f32; blocks * taps * in_ch * ROWS];
+        // The reduction steps (tap, input channel), tap-major, less those whose weights are zero
+        // for every output channel: the phase-split kernels of the stride-2 convolutions
+        // (`cpu_autodiff::conv2d_stride2_tracked` and its transposed twin) have 7 such taps in
+        // 16 per input channel. Adding a zero product leaves every sum as it was, so the result
+        // is the same either way (but for infinities and NaNs in the input's skipped taps).
+        let kept: Vec<(usize, usize)> = (0..taps).flat_map(|t| (0..in_ch).map(move |i| (t, i))).filter(|&(t, i)| (0..out_ch).any(|o| weight[(o * in_ch + i) * taps + t] != 0.0)).collect();
+        let steps = kept.len();
+        // Weights as [block][step][6], zero rows past out_ch.
+        let mut packed = vec![0f32; blocks * steps * ROWS];
         for o in 0..out_ch {
             let (b, r) = (o / ROWS, o % ROWS);
-            for i in 0..in_ch {
-                for t in 0..taps {
-                    packed[((b * taps + t) * in_ch + i) * ROWS + r] = weight[(o * in_ch + i) * taps + t];
-                }
+            for (k, &(t, i)) in kept.iter().enumerate() {
+                packed[(b * steps + k) * ROWS + r] = weight[(o * in_ch + i) * taps + t];
             }
         }
         let scale = |o: usize| out_scale.get(o).copied().unwrap_or(1.0);
@@ -296,8 +301,8 @@ fn conv_wide_as(isa: Isa, src: &[f32], plane: usize, in_ch: usize, offsets: &[us
         let span = offsets.iter().max().copied().unwrap_or(0);
         let fit = (512 * 1024 / 4 / in_ch.max(1)).saturating_sub(span);
         let cols = (fit / COLS).clamp(1, 16) * COLS;
-        // Each reduction step's input view, tap-major as the packed weights.
-        let views: Vec<usize> = offsets.iter().flat_map(|&off| (0..in_ch).map(move |i| i * plane + off)).collect();
+        // Each reduction step's input view, in the packed weights' order.
+        let views: Vec<usize> = kept.iter().map(|&(t, i)| i * plane + offsets[t]).collect();
         let views = &views;
         let dst = SharedMut(wide.as_mut_ptr());
         let packed = &packed;
@@ -313,7 +318,7 @@ fn conv_wide_as(isa: Isa, src: &[f32], plane: usize, in_ch: usize, offsets: &[us
                     // `src` (the length check above; masked lanes past `len` are not read) and
                     // `packed`; its writes are rows b·6..b·6+rows < out_ch, columns p0..p0+len
                     // < n of `wide` (out_ch·n values), which only this job writes.
-                    unsafe { conv_tile(isa, src.as_ptr(), views, packed.as_ptr().add(b * taps * in_ch * ROWS), p0, len, dst.0.add(b * ROWS * n), n, rows, &scales) };
+                    unsafe { conv_tile(isa, src.as_ptr(), views, packed.as_ptr().add(b * steps * ROWS), p0, len, dst.0.add(b * ROWS * n), n, rows, &scales) };
                 }
             }
         });
@@ -926,6 +931,33 @@ pub(crate) mod tests {
                     assert!((got[o * n + p] as f64 - want).abs() < 1e-4, "{in_ch}->{out_ch} o {o} p {p}: {} vs {want}", got[o * n + p]);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn conv_wide_skips_zero_taps_without_changing_a_bit() {
+        // A 3x3 kernel over 5 channels whose tap 4 is zero for every output channel and whose
+        // (tap 7, channel 2) is too: the same bits as the kernel given without tap 4.
+        let (in_ch, out_ch, n, plane) = (5usize, 8usize, 150usize, 170usize);
+        let offsets = vec![0usize, 1, 2, 12, 13, 14, 24, 25, 26];
+        let src = values((in_ch - 1) * plane + 26 + n, 4);
+        let mut w = values(out_ch * in_ch * 9, 5);
+        for o in 0..out_ch {
+            for i in 0..in_ch {
+                w[(o * in_ch + i) * 9 + 4] = 0.0;
+            }
+            w[(o * in_ch + 2) * 9 + 7] = 0.0;
+        }
+        let without: Vec<f32> = w.chunks(9).flat_map(|taps| taps.iter().enumerate().filter(|&(t, _)| t != 4).map(|(_, v)| *v)).collect();
+        let fewer: Vec<usize> = offsets.iter().enumerate().filter(|&(t, _)| t != 4).map(|(_, o)| *o).collect();
+        for isa in isas() {
+            let run = |offsets: &[usize], w: &[f32]| {
+                let mut wide = vec![f32::NAN; out_ch * n];
+                assert!(conv_wide_as(isa, &src, plane, in_ch, offsets, w, out_ch, n, &[], 2, &mut wide));
+                wide
+            };
+            same_bits(&[run(&fewer, &without), run(&offsets, &w)], "zero taps");
+            assert!(run(&offsets, &vec![0.0; w.len()]).iter().all(|v| *v == 0.0), "all-zero weights");
         }
     }
 
