@@ -280,19 +280,31 @@ fn conv_wide_as(isa: Isa, src: &[f32], plane: usize, in_ch: usize, offsets: &[us
     #[cfg(target_arch = "x86_64")]
     {
         let blocks = out_ch.div_ceil(ROWS);
-        // The reduction steps (tap, input channel), tap-major, less those whose weights are zero
-        // for every output channel: the phase-split kernels of the stride-2 convolutions
-        // (`cpu_autodiff::conv2d_stride2_tracked` and its transposed twin) have 7 such taps in
-        // 16 per input channel. Adding a zero product leaves every sum as it was, so the result
-        // is the same either way (but for infinities and NaNs in the input's skipped taps).
-        let kept: Vec<(usize, usize)> = (0..taps).flat_map(|t| (0..in_ch).map(move |i| (t, i))).filter(|&(t, i)| (0..out_ch).any(|o| weight[(o * in_ch + i) * taps + t] != 0.0)).collect();
-        let steps = kept.len();
-        // Weights as [block][step][6], zero rows past out_ch.
-        let mut packed = vec![0f32; blocks * steps * ROWS];
-        for o in 0..out_ch {
-            let (b, r) = (o / ROWS, o % ROWS);
-            for (k, &(t, i)) in kept.iter().enumerate() {
-                packed[(b * steps + k) * ROWS + r] = weight[(o * in_ch + i) * taps + t];
+        // Each block of 6 output channels runs the reduction steps (tap, input channel),
+        // tap-major, less those whose weights are zero for all 6: the phase-split kernels of
+        // the stride-2 convolutions have 7 such taps in 16, for every output channel
+        // (`cpu_autodiff::conv2d_stride2_tracked`) or for the blocks of one output phase (its
+        // transposed twin and the gradients of both). Adding a zero product leaves a sum as it
+        // was, so the result is the same either way (but for infinities and NaNs in the input's
+        // skipped taps). Blocks with the same steps share one list of them.
+        let mut lists: Vec<Vec<(usize, usize)>> = Vec::new();
+        let mut list_of = Vec::with_capacity(blocks);
+        for b in 0..blocks {
+            let rows = b * ROWS..((b + 1) * ROWS).min(out_ch);
+            let live = |&(t, i): &(usize, usize)| rows.clone().any(|o| weight[(o * in_ch + i) * taps + t] != 0.0);
+            let kept: Vec<(usize, usize)> = (0..taps).flat_map(|t| (0..in_ch).map(move |i| (t, i))).filter(live).collect();
+            list_of.push(lists.iter().position(|l| *l == kept).unwrap_or_else(|| {
+                lists.push(kept);
+                lists.len() - 1
+            }));
+        }
+        // Weights as [block][step][6] (each block its own list's steps), zero rows past out_ch.
+        let mut starts = Vec::with_capacity(blocks);
+        let mut packed = Vec::new();
+        for (b, &l) in list_of.iter().enumerate() {
+            starts.push(packed.len());
+            for &(t, i) in &lists[l] {
+                packed.extend((b * ROWS..(b + 1) * ROWS).map(|o| if o < out_ch { weight[(o * in_ch + i) * taps + t] } else { 0.0 }));
             }
         }
         let scale = |o: usize| out_scale.get(o).copied().unwrap_or(1.0);
@@ -302,8 +314,8 @@ fn conv_wide_as(isa: Isa, src: &[f32], plane: usize, in_ch: usize, offsets: &[us
         let fit = (512 * 1024 / 4 / in_ch.max(1)).saturating_sub(span);
         let cols = (fit / COLS).clamp(1, 16) * COLS;
         // Each reduction step's input view, in the packed weights' order.
-        let views: Vec<usize> = kept.iter().map(|&(t, i)| i * plane + offsets[t]).collect();
-        let views = &views;
+        let views: Vec<Vec<usize>> = lists.iter().map(|l| l.iter().map(|&(t, i)| i * plane + offsets[t]).collect()).collect();
+        let (views, list_of, starts) = (&views, &list_of, &starts);
         let dst = SharedMut(wide.as_mut_ptr());
         let packed = &packed;
         par_jobs(n.div_ceil(cols), threads, |j| {
@@ -318,7 +330,7 @@ fn conv_wide_as(isa: Isa, src: &[f32], plane: usize, in_ch: usize, offsets: &[us
                     // `src` (the length check above; masked lanes past `len` are not read) and
                     // `packed`; its writes are rows b·6..b·6+rows < out_ch, columns p0..p0+len
                     // < n of `wide` (out_ch·n values), which only this job writes.
-                    unsafe { conv_tile(isa, src.as_ptr(), views, packed.as_ptr().add(b * steps * ROWS), p0, len, dst.0.add(b * ROWS * n), n, rows, &scales) };
+                    unsafe { conv_tile(isa, src.as_ptr(), &views[list_of[b]], packed.as_ptr().add(starts[b]), p0, len, dst.0.add(b * ROWS * n), n, rows, &scales) };
                 }
             }
         });
@@ -936,28 +948,40 @@ pub(crate) mod tests {
 
     #[test]
     fn conv_wide_skips_zero_taps_without_changing_a_bit() {
-        // A 3x3 kernel over 5 channels whose tap 4 is zero for every output channel and whose
-        // (tap 7, channel 2) is too: the same bits as the kernel given without tap 4.
-        let (in_ch, out_ch, n, plane) = (5usize, 8usize, 150usize, 170usize);
+        // A 3x3 kernel over 5 channels to 20 outputs (blocks of 6, the last of 2) with zero
+        // weights: tap 4 for every output, tap 7 of channel 2 for the first block, taps 0..3 of
+        // every channel for outputs 6..14 (the second block and part of the third), and all of
+        // output 19. Each output is the FMA chain over every step in order: a zero step leaves
+        // its sum as it was, so skipping it must give the same bits.
+        let (in_ch, out_ch, n, plane) = (5usize, 20usize, 150usize, 170usize);
         let offsets = vec![0usize, 1, 2, 12, 13, 14, 24, 25, 26];
         let src = values((in_ch - 1) * plane + 26 + n, 4);
         let mut w = values(out_ch * in_ch * 9, 5);
         for o in 0..out_ch {
             for i in 0..in_ch {
-                w[(o * in_ch + i) * 9 + 4] = 0.0;
+                for t in 0..9 {
+                    if t == 4 || (o < 6 && i == 2 && t == 7) || ((6..14).contains(&o) && t < 3) || o == 19 {
+                        w[(o * in_ch + i) * 9 + t] = 0.0;
+                    }
+                }
             }
-            w[(o * in_ch + 2) * 9 + 7] = 0.0;
         }
-        let without: Vec<f32> = w.chunks(9).flat_map(|taps| taps.iter().enumerate().filter(|&(t, _)| t != 4).map(|(_, v)| *v)).collect();
-        let fewer: Vec<usize> = offsets.iter().enumerate().filter(|&(t, _)| t != 4).map(|(_, o)| *o).collect();
+        let mut want = vec![0f32; out_ch * n];
+        for o in 0..out_ch {
+            for p in 0..n {
+                let mut acc = 0f32;
+                for (t, off) in offsets.iter().enumerate() {
+                    for i in 0..in_ch {
+                        acc = w[(o * in_ch + i) * 9 + t].mul_add(src[i * plane + off + p], acc);
+                    }
+                }
+                want[o * n + p] = acc;
+            }
+        }
         for isa in isas() {
-            let run = |offsets: &[usize], w: &[f32]| {
-                let mut wide = vec![f32::NAN; out_ch * n];
-                assert!(conv_wide_as(isa, &src, plane, in_ch, offsets, w, out_ch, n, &[], 2, &mut wide));
-                wide
-            };
-            same_bits(&[run(&fewer, &without), run(&offsets, &w)], "zero taps");
-            assert!(run(&offsets, &vec![0.0; w.len()]).iter().all(|v| *v == 0.0), "all-zero weights");
+            let mut wide = vec![f32::NAN; out_ch * n];
+            assert!(conv_wide_as(isa, &src, plane, in_ch, &offsets, &w, out_ch, n, &[], 2, &mut wide));
+            same_bits(&[want.clone(), wide], "zero taps skipped");
         }
     }
 
