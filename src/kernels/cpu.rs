@@ -423,17 +423,43 @@ pub(crate) fn pixel_major(x: &[f32], (n, c, h, w): (usize, usize, usize, usize),
         if y < pad || y >= pad + h {
             return;
         }
-        // Eight channels at a time: each pixel's eight values are one contiguous store.
-        let src = |ch: usize| &x[((s * c + ch) * h + y - pad) * w..((s * c + ch) * h + y - pad + 1) * w];
-        for c0 in (0..c).step_by(8) {
-            let cn = 8.min(c - c0);
-            for xx in 0..w {
-                for (j, v) in row[(pad + xx) * cp + c0..(pad + xx) * cp + c0 + cn].iter_mut().enumerate() {
-                    *v = src(c0 + j)[xx];
+        pixel_row(&x[s * c * h * w..(s + 1) * c * h * w], c, h, w, y - pad, pad, cp, row);
+    });
+}
+
+multiversion! {
+    /// Image row `y` of one sample `x` (`[c, h, w]`) into the pixel-major `row`: `row[(pad + xx)·cp
+    /// + ch] = x[ch][y][xx]`. Blocks of 8 channels x 8 pixels go through registers (eight
+    /// contiguous loads, eight contiguous stores); the ragged edges one value at a time.
+    fn pixel_row(x: &[f32], c: usize, h: usize, w: usize, y: usize, pad: usize, cp: usize, row: &mut [f32]) {
+        let line = |ch: usize| &x[(ch * h + y) * w..(ch * h + y + 1) * w];
+        let mut c0 = 0;
+        while c0 + 8 <= c {
+            let lines: [&[f32]; 8] = std::array::from_fn(|j| line(c0 + j));
+            let mut x0 = 0;
+            while x0 + 8 <= w {
+                let block: [[f32; 8]; 8] = std::array::from_fn(|j| std::array::from_fn(|p| lines[j][x0 + p]));
+                for p in 0..8 {
+                    let at = (pad + x0 + p) * cp + c0;
+                    for (j, v) in row[at..at + 8].iter_mut().enumerate() {
+                        *v = block[j][p];
+                    }
+                }
+                x0 += 8;
+            }
+            for xx in x0..w {
+                for (j, l) in lines.iter().enumerate() {
+                    row[(pad + xx) * cp + c0 + j] = l[xx];
                 }
             }
+            c0 += 8;
         }
-    });
+        for ch in c0..c {
+            for (xx, v) in line(ch).iter().enumerate() {
+                row[(pad + xx) * cp + ch] = *v;
+            }
+        }
+    }
 }
 
 /// How many workers the kernels split their work over: the CPUs this process may use (1 where
@@ -737,4 +763,32 @@ pub fn conv2d_direct(x: &[f32], in_ch: usize, h: usize, w: usize, weight: &[f32]
         dst.copy_from_slice(&src[..wo]);
     }
     (out, ho, wo)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::tiles::tests::values;
+
+    #[test]
+    fn pixel_major_matches_the_definition_on_ragged_shapes() {
+        // Channels past whole blocks of 8 and columns past whole blocks of 8, extra zero
+        // channels per pixel, padding, and rows of zeros below the image.
+        for (n, c, h, w, pad, hp, wp, cp) in [(2usize, 19usize, 5usize, 21usize, 2usize, 10usize, 26usize, 24usize), (1, 8, 3, 8, 0, 3, 8, 8), (3, 5, 4, 3, 1, 6, 5, 8)] {
+            let x = values(n * c * h * w, 7);
+            let mut got = vec![f32::NAN; n * hp * wp * cp];
+            pixel_major(&x, (n, c, h, w), pad, (hp, wp), cp, 2, &mut got);
+            for s in 0..n {
+                for yy in 0..hp {
+                    for xx in 0..wp {
+                        for ch in 0..cp {
+                            let inside = ch < c && (pad..pad + h).contains(&yy) && (pad..pad + w).contains(&xx);
+                            let want = if inside { x[((s * c + ch) * h + yy - pad) * w + xx - pad] } else { 0.0 };
+                            assert_eq!(got[((s * hp + yy) * wp + xx) * cp + ch].to_bits(), want.to_bits(), "{n}x{c}x{h}x{w} pad {pad}: ({s}, {yy}, {xx}, {ch})");
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
