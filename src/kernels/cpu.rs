@@ -431,6 +431,7 @@ multiversion! {
     /// Image row `y` of one sample `x` (`[c, h, w]`) into the pixel-major `row`: `row[(pad + xx)·cp
     /// + ch] = x[ch][y][xx]`. Blocks of 8 channels x 8 pixels go through registers (eight
     /// contiguous loads, eight contiguous stores); the ragged edges one value at a time.
+    #[allow(clippy::too_many_arguments)]
     fn pixel_row(x: &[f32], c: usize, h: usize, w: usize, y: usize, pad: usize, cp: usize, row: &mut [f32]) {
         let line = |ch: usize| &x[(ch * h + y) * w..(ch * h + y + 1) * w];
         let mut c0 = 0;
@@ -439,9 +440,8 @@ multiversion! {
             let mut x0 = 0;
             while x0 + 8 <= w {
                 let block: [[f32; 8]; 8] = std::array::from_fn(|j| std::array::from_fn(|p| lines[j][x0 + p]));
-                for p in 0..8 {
-                    let at = (pad + x0 + p) * cp + c0;
-                    for (j, v) in row[at..at + 8].iter_mut().enumerate() {
+                for (p, pixel) in row[(pad + x0) * cp..].chunks_mut(cp).take(8).enumerate() {
+                    for (j, v) in pixel[c0..c0 + 8].iter_mut().enumerate() {
                         *v = block[j][p];
                     }
                 }

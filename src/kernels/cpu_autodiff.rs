@@ -160,6 +160,8 @@ struct FilteredLreluBackward;
 #[derive(Clone, Debug)]
 struct FilteredLreluState {
     op: FilteredLrelu,
+    /// The gradient's three passes ([`backward_passes`]), made when the forward checked them.
+    passes: [FilteredLrelu; 3],
     shape: [usize; 4],
     x: HostValues,
     bias: HostValues,
@@ -195,7 +197,7 @@ impl Backward<Flex, 2> for FilteredLreluBackward {
         if parent_x.is_none() && parent_b.is_none() {
             return;
         }
-        let FilteredLreluState { op, shape: [n, c, h, w], x, bias } = ops.state;
+        let FilteredLreluState { op, passes: [down_t, up_pass, up_t], shape: [n, c, h, w], x, bias } = ops.state;
         let planes = n * c;
         let ((mh, mw), (oh, ow)) = (mid_size(&op, h, w), op.output_size(h, w));
         // Down-sampling, transposed: the gradient at the activation's output; the pre-activation
@@ -203,7 +205,6 @@ impl Backward<Flex, 2> for FilteredLreluBackward {
         // up-sampling, transposed: the gradient at x + bias. Plane by plane on the threads, the
         // two up-sampled planes in each worker's buffers (in cache), not three batch-sized
         // tensors 4x the input through memory.
-        let Some([down_t, up_pass, up_t]) = backward_passes(&op, h, w) else { return };
         // (No clamp is an infinite one: branch-free, so the loop compiles to vector selects.)
         let (slope, gain, limit) = (op.slope, op.gain, op.clamp.unwrap_or(f32::INFINITY));
         let (dy, x, bias) = (dy.values(), x.values(), bias.values());
@@ -247,13 +248,13 @@ pub fn filtered_lrelu_tracked(op: &FilteredLrelu, x: Tensor<4>, bias: Tensor<1>)
     if matches!(op.fd, Some(Taps::Full { .. })) || n * c == 0 {
         return None;
     }
-    backward_passes(op, h, w)?;
+    let passes = backward_passes(op, h, w)?;
     let (gx, xs) = tracked_input(&x)?;
     let (gb, bs) = tracked_input(&bias)?;
     let (oh, ow) = op.output_size(h, w);
     let out = primitive(op.run(xs.values(), n * c, h, w, bs.values()), [n, c, oh, ow])?;
     let out = match FilteredLreluBackward.prepare::<NoCheckpointing>([gx, gb]).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => prep.finish(FilteredLreluState { op: op.clone(), shape: [n, c, h, w], x: xs, bias: bs }, out),
+        OpsKind::Tracked(prep) => prep.finish(FilteredLreluState { op: op.clone(), passes, shape: [n, c, h, w], x: xs, bias: bs }, out),
         OpsKind::UnTracked(prep) => prep.finish(out),
     };
     Some(Tensor::from_primitive::<AdFlex>(out))
