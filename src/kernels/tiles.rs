@@ -472,10 +472,26 @@ unsafe fn gemm_as(isa: Isa, (m, n, k): (usize, usize, usize), dst: *mut f32, dst
     }
     #[cfg(target_arch = "x86_64")]
     {
-        // SAFETY: the caller's guarantees.
-        let packed = unsafe { pack(m, k, (a, a_rs, a_cs)) };
-        // SAFETY: the CPU has `isa` (checked above); the caller's guarantees for `b` and `dst`.
-        unsafe { gemm_packed_as(isa, (m, n, k), (0, k), dst, dst_rs, accumulate, &packed, (b, b_rs)) };
+        if a_cs != 1 {
+            // SAFETY: the caller's guarantees.
+            let packed = unsafe { pack(m, k, (a, a_rs, a_cs)) };
+            // SAFETY: the CPU has `isa` (checked above); the caller's guarantees for `b` and `dst`.
+            unsafe { gemm_packed_as(isa, (m, n, k), (0, k), dst, dst_rs, accumulate, &packed, (b, b_rs)) };
+            return true;
+        }
+        // Rows of consecutive values: the tiles read whole blocks of six in place (six
+        // sequential streams; packing them first cost more than it saved: 256 x 256 x 512
+        // products 113 → 133–138 GFLOP/s, 128 x 128 x 512 99–101 → 132–141, with the pack;
+        // the Winograd weight gradient of 8 x 256 x 32² 43.0–44.6 → 39.7–40.4 ms, of
+        // 8 x 128 x 64² 50.1–52.4 → 44.0–46.2), and only a last block of fewer rows is packed
+        // (a tile reads six).
+        let full = m / ROWS;
+        // SAFETY: rows full·6 .. m of `a` (the caller's guarantee).
+        let tail = unsafe { pack(m - full * ROWS, k, (a.wrapping_offset(((full * ROWS) as isize).wrapping_mul(a_rs)), a_rs, 1)) };
+        let block = |blk: usize| if blk < full { (a.wrapping_offset(((blk * ROWS) as isize).wrapping_mul(a_rs)), a_rs, 1) } else { (tail.as_ptr(), 1, ROWS as isize) };
+        // SAFETY: the CPU has `isa` (checked above); the caller's guarantees for `a`, `b` and
+        // `dst`; the tail block is `k` steps of six values.
+        unsafe { gemm_blocks(isa, (m, n, k), dst, dst_rs, accumulate, block, (b, b_rs)) };
         true
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -486,19 +502,29 @@ unsafe fn gemm_as(isa: Isa, (m, n, k): (usize, usize, usize), dst: *mut f32, dst
 
 /// `a` (`[m, k]`, any strides) packed as `[block][k][6]` for [`gemm_packed`], the last block's
 /// missing rows zero: each reduction step reads its six values from one place, whatever `a`'s
-/// strides (read in place, six rows 1 KiB or more apart, a long reduction overflowed L1 and the
-/// products ran at a third of their speed), and every tile reads 6 valid rows.
+/// strides (a left operand used in several products, or whose steps are far apart: read in
+/// place with a step stride of 1 KiB or more, a long reduction overflowed L1 and the products
+/// ran at a third of their speed), and every tile reads 6 valid rows. [`gemm`] reads rows of
+/// consecutive values in place instead.
 ///
 /// # Safety
 /// `a[r·a_rs + c·a_cs]` is readable for r < m, c < k.
 pub(crate) unsafe fn pack(m: usize, k: usize, (a, a_rs, a_cs): (*const f32, isize, isize)) -> Vec<f32> {
     let mut packed = vec![0f32; m.div_ceil(ROWS) * k * ROWS];
-    for r in 0..m {
-        let row = a.wrapping_offset((r as isize).wrapping_mul(a_rs));
-        let block = &mut packed[(r / ROWS) * k * ROWS..(r / ROWS + 1) * k * ROWS];
-        for (c, v) in block.iter_mut().skip(r % ROWS).step_by(ROWS).enumerate() {
-            // SAFETY: row r < m, column c < k of `a` (the caller's guarantee).
-            *v = unsafe { *row.wrapping_offset((c as isize).wrapping_mul(a_cs)) };
+    if packed.is_empty() {
+        return packed;
+    }
+    for (blk, block) in packed.chunks_exact_mut(k * ROWS).enumerate() {
+        let live = ROWS.min(m - blk * ROWS);
+        let rows: [*const f32; ROWS] = std::array::from_fn(|r| a.wrapping_offset(((blk * ROWS + r.min(live - 1)) as isize).wrapping_mul(a_rs)));
+        // Step by step, the six values written together (row by row, with a stride of six, it
+        // was ~3% of a StyleGAN2 training step, packing the Winograd weight gradient's inputs).
+        for (c, step) in block.chunks_exact_mut(ROWS).enumerate() {
+            let at = (c as isize).wrapping_mul(a_cs);
+            for (v, row) in step.iter_mut().zip(rows).take(live) {
+                // SAFETY: row blk·6 + r < m, column c < k of `a` (the caller's guarantee).
+                *v = unsafe { *row.wrapping_offset(at) };
+            }
         }
     }
     packed
@@ -541,7 +567,21 @@ pub(crate) unsafe fn gemm_packed_part((m, n, k): (usize, usize, usize), (k0, kb)
 /// The CPU has `isa`; as [`gemm`] for `b` (`kb` rows) and `dst`; `packed` holds `⌈m/6⌉·k·6`
 /// values and `k0 + kb ≤ k`.
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemm_packed_as(isa: Isa, (m, n, k): (usize, usize, usize), (k0, kb): (usize, usize), dst: *mut f32, dst_rs: isize, accumulate: bool, packed: &[f32], (b, b_rs): (*const f32, isize)) {
+unsafe fn gemm_packed_as(isa: Isa, (m, n, k): (usize, usize, usize), (k0, kb): (usize, usize), dst: *mut f32, dst_rs: isize, accumulate: bool, packed: &[f32], b: (*const f32, isize)) {
+    let block = |blk: usize| (packed.as_ptr().wrapping_add((blk * k + k0) * ROWS), 1, ROWS as isize);
+    // SAFETY: the caller's guarantees; block blk's steps k0..k0+kb lie inside `packed`.
+    unsafe { gemm_blocks(isa, (m, n, kb), dst, dst_rs, accumulate, block, b) };
+}
+
+/// `dst (+)= a · b` over `k` steps, in 6 × 64 tiles, block `blk` of `a`'s rows (rows blk·6 ..
+/// blk·6 + 6, the last block's past `m` zero or any readable values) read at `block(blk)` =
+/// (first value, row stride, step stride).
+///
+/// # Safety
+/// The CPU has `isa`; as [`gemm`] for `b` and `dst`; every block's six rows are readable for
+/// `k` steps.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_blocks(isa: Isa, (m, n, k): (usize, usize, usize), dst: *mut f32, dst_rs: isize, accumulate: bool, block: impl Fn(usize) -> (*const f32, isize, isize), (b, b_rs): (*const f32, isize)) {
     #[cfg(target_arch = "x86_64")]
     {
         let row_blocks = m.div_ceil(ROWS);
@@ -554,15 +594,16 @@ unsafe fn gemm_packed_as(isa: Isa, (m, n, k): (usize, usize, usize), (k0, kb): (
             let c0 = cb * COLS;
             let len = COLS.min(n - c0);
             let rows = ROWS.min(m - blk * ROWS);
-            // SAFETY: the CPU has `isa`; steps k0..k0+kb of block blk of `packed`, columns c0..c0+len
-            // of `b` and rows blk·6..blk·6+rows of `dst` lie inside the views the caller vouches
+            let (a, a_rs, a_cs) = block(blk);
+            // SAFETY: the CPU has `isa`; block blk's rows for k steps, columns c0..c0+len of
+            // `b` and rows blk·6..blk·6+rows of `dst` lie inside the views the caller vouches
             // for.
-            unsafe { gemm_tile(isa, kb, packed.as_ptr().add((blk * k + k0) * ROWS), 1, ROWS as isize, b.wrapping_add(c0), b_rs, dst.wrapping_offset((blk * ROWS) as isize * dst_rs).wrapping_add(c0), dst_rs, rows, len, accumulate) };
+            unsafe { gemm_tile(isa, k, a, a_rs, a_cs, b.wrapping_add(c0), b_rs, dst.wrapping_offset((blk * ROWS) as isize * dst_rs).wrapping_add(c0), dst_rs, rows, len, accumulate) };
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (isa, m, n, k, k0, kb, dst, dst_rs, accumulate, packed, b, b_rs);
+        let _ = (isa, m, n, k, dst, dst_rs, accumulate, block, b, b_rs);
     }
 }
 
@@ -1049,10 +1090,13 @@ pub(crate) mod tests {
 
     #[test]
     fn gemm_matches_the_sum_with_strides_tails_and_accumulation() {
-        for (m, n, k, accumulate) in [(13usize, 70usize, 9usize, false), (6, 64, 1, true), (1, 3, 300, false), (20, 129, 17, true)] {
-            // a transposed in memory (row stride 1, column stride m+2), b and dst with wide rows.
-            let (a_cs, b_rs, d_rs) = (m + 2, n + 5, n + 3);
-            let a = values(k * a_cs, 6);
+        for (m, n, k, accumulate, row_major) in [(13usize, 70usize, 9usize, false, false), (6, 64, 1, true, false), (1, 3, 300, false, false), (20, 129, 17, true, false), (13, 70, 9, false, true), (20, 129, 300, true, true), (5, 3, 7, false, true)] {
+            // a transposed in memory (row stride 1, column stride m+2: packed) or in rows k+3
+            // apart (read in place, but for a last block of fewer than six rows), b and dst
+            // with wide rows.
+            let (a_rs, a_cs) = if row_major { (k + 3, 1) } else { (1, m + 2) };
+            let (b_rs, d_rs) = (n + 5, n + 3);
+            let a = values(m.max(k) * (m.max(k) + 3), 6);
             let b = values(k * b_rs, 7);
             let before = values(m * d_rs, 8);
             let results: Vec<Vec<f32>> = isas()
@@ -1060,7 +1104,7 @@ pub(crate) mod tests {
                 .map(|isa| {
                     let mut d = before.clone();
                     // SAFETY: every view lies inside its vector.
-                    assert!(unsafe { gemm_as(isa, (m, n, k), d.as_mut_ptr(), d_rs as isize, accumulate, (a.as_ptr(), 1, a_cs as isize), (b.as_ptr(), b_rs as isize)) });
+                    assert!(unsafe { gemm_as(isa, (m, n, k), d.as_mut_ptr(), d_rs as isize, accumulate, (a.as_ptr(), a_rs as isize, a_cs as isize), (b.as_ptr(), b_rs as isize)) });
                     d
                 })
                 .collect();
@@ -1073,7 +1117,7 @@ pub(crate) mod tests {
                         assert_eq!(got, before[r * d_rs + c] as f64, "outside the product");
                         continue;
                     }
-                    let mut want: f64 = (0..k).map(|i| a[r + i * a_cs] as f64 * b[i * b_rs + c] as f64).sum();
+                    let mut want: f64 = (0..k).map(|i| a[r * a_rs + i * a_cs] as f64 * b[i * b_rs + c] as f64).sum();
                     if accumulate {
                         want += before[r * d_rs + c] as f64;
                     }
