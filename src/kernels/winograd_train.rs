@@ -49,6 +49,11 @@ type Lanes = [f32; LANES];
 
 /// Target size of one band's transformed tiles (the larger of its two buffers).
 const BAND_BYTES: usize = 4 << 20;
+/// [`BAND_BYTES`] for the weight gradient, whose products sum into all of `M` (`16·in·out`
+/// values) once per band: fewer, larger bands ran faster despite the transformed tiles leaving
+/// L2 (8 x 256 x 32² → 256: 39.7 ms in bands of 4 MiB, 36.0 in 8 or 16, 50.8 in 32; 8 x 128 x 64²:
+/// 50.7, 46.9, 44.6, 60.0; 8 x 256 x 16²: 11.6, 12.1, 9.7, 9.4, interleaved in one process).
+const GRAD_BAND_BYTES: usize = 16 << 20;
 /// Fewest tiles per band, whatever the channel count: fewer leave the products' 64-wide register
 /// tiles mostly empty (2048 channels at 9x9 ran 3x slower than the direct form in bands of 30).
 const MIN_BAND_TILES: usize = 128;
@@ -259,35 +264,82 @@ fn tile2d<const I: usize, const O: usize>(x: &[[Lanes; I]; I], t: fn([f32; I]) -
     out
 }
 
+/// The first `lanes ≤ L` values of `src` into `dst`: `L` at once (fixed-size moves) when
+/// `lanes == L`, one by one otherwise (a `copy_from_slice` of a run-time length is a `memcpy`
+/// call).
+#[inline(always)]
+fn copy_n<const L: usize>(dst: &mut [f32], src: &[f32], lanes: usize) {
+    if lanes == L {
+        dst[..L].copy_from_slice(&src[..L]);
+    } else {
+        for (d, s) in dst[..lanes].iter_mut().zip(src) {
+            *d = *s;
+        }
+    }
+}
+
+/// A 1-D transform `t` (`I` → `O`) of `L` tiles (or channels) at once: `t` per lane, a loop
+/// over the lanes the compiler vectorises (each lane's values are `L`-lane rows' elements).
+#[inline(always)]
+fn side_lanes<const I: usize, const O: usize, const L: usize>(x: [&[f32; L]; I], t: impl Fn([f32; I]) -> [f32; O]) -> [[f32; L]; O] {
+    let mut out = [[0f32; L]; O];
+    for j in 0..L {
+        let r = t(std::array::from_fn(|i| x[i][j]));
+        for (o, v) in out.iter_mut().zip(r) {
+            o[j] = v;
+        }
+    }
+    out
+}
+
+/// [`input_channel`]'s work, `L` tiles of a tile row per step: the window's 16 columns loaded
+/// as `L`-lane rows, `Bᵀ` along the window's rows then along its columns, each transformed
+/// element stored as `L` consecutive values of its matrix (lanes past the row's last tile are
+/// zeros, transformed, and never stored).
+#[inline(always)]
+fn input_tiles<const L: usize>(xpad: &[f32], g: Geometry, in_ch: usize, c: usize, (q0, rows): (usize, usize), dst: &mut [&mut [f32]]) {
+    let phase_len = g.wp / g.m;
+    for r in 0..rows {
+        let (s, a) = ((q0 + r) / g.ty, (q0 + r) % g.ty);
+        let plane = &xpad[(s * in_ch + c) * g.hp * g.wp..(s * in_ch + c + 1) * g.hp * g.wp];
+        for b0 in (0..g.tx).step_by(L) {
+            let lanes = L.min(g.tx - b0);
+            let mut d = [[[0f32; L]; WIN]; WIN];
+            for (i, di) in d.iter_mut().enumerate() {
+                let row = &plane[(g.m * a + i) * g.wp..(g.m * a + i + 1) * g.wp];
+                for (k, dk) in di.iter_mut().enumerate() {
+                    let at = (k % g.m) * phase_len + b0 + k / g.m;
+                    copy_n::<L>(dk, &row[at..], lanes);
+                }
+            }
+            // As `tile2d(d, bt)`: window column k transformed along the rows (cols[k][a]),
+            // then row a of that along the columns (out[a][b], element e = 4a + b).
+            let cols: [[[f32; L]; WIN]; WIN] = std::array::from_fn(|k| side_lanes([&d[0][k], &d[1][k], &d[2][k], &d[3][k]], bt));
+            let t0 = r * g.tx + b0;
+            for a in 0..WIN {
+                let out = side_lanes([&cols[0][a], &cols[1][a], &cols[2][a], &cols[3][a]], bt);
+                for (dst, v) in dst[a * WIN..(a + 1) * WIN].iter_mut().zip(&out) {
+                    copy_n::<L>(&mut dst[t0..], v, lanes);
+                }
+            }
+        }
+    }
+}
+
 multiversion! {
     /// `Bᵀ d B` of the 4x4 windows of input channel `c`'s tiles in the band (tile rows
     /// `q0..q0 + rows`; `xpad` the batch's padded planes `[n][in][hp][wp]`, each row stored as its
     /// `m` column phases, [`pad_phases`]) into `dst` (this channel's `[tiles]` row of `X[e]` for
-    /// each `e`), eight tiles of a tile row at a time: window column `k` of tiles `b0..b0 + 8` is
-    /// eight consecutive values of phase `k mod m`, from `b0 + k / m` on.
+    /// each `e`), 16 tiles of a tile row at a time with AVX-512 where rows have 12 or more (else
+    /// eight): window column `k` of tiles `b0..b0 + 16` is 16 consecutive values of phase
+    /// `k mod m`, from `b0 + k / m` on. (Eight tiles a step through per-lane transforms ran
+    /// through the stack: a fifth of the Winograd weight gradient's time.)
     fn input_channel(xpad: &[f32], g: Geometry, in_ch: usize, c: usize, band: (usize, usize), dst: Vec<&mut [f32]>) {
         let mut dst = dst;
-        let (q0, rows) = band;
-        let phase_len = g.wp / g.m;
-        // In a short last group the unused lanes keep old values, which are transformed but
-        // never stored.
-        let mut d = [[[0f32; LANES]; WIN]; WIN];
-        for r in 0..rows {
-            let (s, a) = ((q0 + r) / g.ty, (q0 + r) % g.ty);
-            let plane = &xpad[(s * in_ch + c) * g.hp * g.wp..(s * in_ch + c + 1) * g.hp * g.wp];
-            for b0 in (0..g.tx).step_by(LANES) {
-                let lanes = LANES.min(g.tx - b0);
-                for (i, di) in d.iter_mut().enumerate() {
-                    let row = &plane[(g.m * a + i) * g.wp..(g.m * a + i + 1) * g.wp];
-                    for (k, dk) in di.iter_mut().enumerate() {
-                        copy_lanes(dk, &row[(k % g.m) * phase_len + b0 + k / g.m..], lanes);
-                    }
-                }
-                let t0 = r * g.tx + b0;
-                for (out, v) in dst.iter_mut().zip(tile2d(&d, bt).iter().flatten()) {
-                    copy_lanes(&mut out[t0..], v, lanes);
-                }
-            }
+        if g.tx >= 12 && crate::kernels::simd::avx512() {
+            input_tiles::<16>(xpad, g, in_ch, c, band, &mut dst);
+        } else {
+            input_tiles::<LANES>(xpad, g, in_ch, c, band, &mut dst);
         }
     }
 }
@@ -330,31 +382,33 @@ multiversion! {
 
 /// `Aᵀ Y A` of output channel `o`'s `M x M` tiles of sample `s` in the band (`y` the band's
 /// `Y[e][o][t]`, matrices `slab(out·tiles)` apart) into `plane`, its `ho x wo` output plane
-/// (cropped at the right and bottom edges), eight tiles at a time.
+/// (cropped at the right and bottom edges), `L` tiles at a time.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn output_tiles<const M: usize>(y: &[f32], g: Geometry, out_ch: usize, o: usize, s: usize, band: (usize, usize), (plane, row0): (&mut [f32], usize)) {
+fn output_tiles<const M: usize, const L: usize>(y: &[f32], g: Geometry, out_ch: usize, o: usize, s: usize, band: (usize, usize), (plane, row0): (&mut [f32], usize)) {
     let tiles = band.1 * g.tx;
-    let mut m = [[[0f32; LANES]; WIN]; WIN];
+    let mut m = [[[0f32; L]; WIN]; WIN];
     for a in g.rows_in(s, band) {
         let t_row = (s * g.ty + a - band.0) * g.tx;
-        for b0 in (0..g.tx).step_by(LANES) {
-            let lanes = LANES.min(g.tx - b0);
-            // As in `input_channel`, unused lanes of a short group are never stored.
+        for b0 in (0..g.tx).step_by(L) {
+            let lanes = L.min(g.tx - b0);
+            // As in `input_tiles`, unused lanes of a short group are never stored.
             for (e, v) in m.iter_mut().flatten().enumerate() {
                 let at = e * slab(out_ch * tiles) + o * tiles + t_row + b0;
-                copy_lanes(v, &y[at..], lanes);
+                copy_n::<L>(v, &y[at..], lanes);
             }
-            let out = tile2d(&m, at::<M>);
-            for (r, yr) in out.iter().enumerate().take(g.ho - M * a) {
+            // Aᵀ along the rows of each column k (cols[k][r]), then along each row r's columns.
+            let cols: [[[f32; L]; M]; WIN] = std::array::from_fn(|k| side_lanes([&m[0][k], &m[1][k], &m[2][k], &m[3][k]], at::<M>));
+            for r in 0..M.min(g.ho - M * a) {
+                let yr: [[f32; L]; M] = side_lanes([&cols[0][r], &cols[1][r], &cols[2][r], &cols[3][r]], at::<M>);
                 let row = &mut plane[(M * a + r - row0) * g.wo..(M * a + r + 1 - row0) * g.wo];
                 let c0 = M * b0;
                 if M == 2 {
-                    if let Ok(seg) = <&mut [f32; 2 * LANES]>::try_from(row.get_mut(c0..c0 + 2 * LANES).unwrap_or_default()) {
-                        // Fixed bounds: the interleave compiles to vector shuffles.
-                        for j in 0..LANES {
-                            seg[2 * j] = yr[0][j];
-                            seg[2 * j + 1] = yr[M - 1][j];
+                    if let Some(seg) = row.get_mut(c0..c0 + 2 * L) {
+                        // A whole segment: the interleave compiles to vector shuffles.
+                        for (j, pair) in seg.chunks_exact_mut(2).enumerate() {
+                            pair[0] = yr[0][j];
+                            pair[1] = yr[M - 1][j];
                         }
                         continue;
                     }
@@ -370,14 +424,17 @@ fn output_tiles<const M: usize>(y: &[f32], g: Geometry, out_ch: usize, o: usize,
 }
 
 multiversion! {
-    /// [`output_tiles`] for the geometry's tile size; `plane` holds the output plane's rows from
-    /// `row0` on (at least those of the band's tiles).
+    /// [`output_tiles`] for the geometry's tile size, 16 tiles a step with AVX-512 where rows
+    /// have 12 or more (else eight); `plane` holds the output plane's rows from `row0` on (at
+    /// least those of the band's tiles).
     #[allow(clippy::too_many_arguments)]
     fn output_plane(y: &[f32], g: Geometry, out_ch: usize, o: usize, s: usize, band: (usize, usize), plane: (&mut [f32], usize)) {
-        if g.m == 2 {
-            output_tiles::<2>(y, g, out_ch, o, s, band, plane);
-        } else {
-            output_tiles::<3>(y, g, out_ch, o, s, band, plane);
+        let wide = g.tx >= 12 && crate::kernels::simd::avx512();
+        match (g.m, wide) {
+            (2, true) => output_tiles::<2, 16>(y, g, out_ch, o, s, band, plane),
+            (2, false) => output_tiles::<2, LANES>(y, g, out_ch, o, s, band, plane),
+            (_, true) => output_tiles::<3, 16>(y, g, out_ch, o, s, band, plane),
+            (_, false) => output_tiles::<3, LANES>(y, g, out_ch, o, s, band, plane),
         }
     }
 }
@@ -597,7 +654,7 @@ multiversion! {
 /// `dy` `[n, out, ho, wo]`) → `[out, in, k, k]`.
 #[allow(clippy::too_many_arguments)]
 pub fn weight_grad(x: &[f32], dy: &[f32], n: usize, in_ch: usize, h: usize, w: usize, out_ch: usize, k: usize, pad: usize) -> Vec<f32> {
-    weight_grad_banded(x, dy, n, in_ch, h, w, out_ch, k, pad, BAND_BYTES)
+    weight_grad_banded(x, dy, n, in_ch, h, w, out_ch, k, pad, GRAD_BAND_BYTES)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -736,8 +793,20 @@ mod tests {
         a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
     }
 
-    /// Ragged channel counts, odd sizes, every padding of both kernel sizes.
-    const SHAPES: [(usize, usize, usize, usize, usize, usize, usize); 7] = [(3, 9, 13, 7, 5, 3, 2), (2, 16, 8, 10, 11, 3, 1), (1, 24, 17, 6, 6, 3, 0), (4, 8, 8, 3, 4, 3, 2), (3, 9, 13, 7, 8, 2, 0), (2, 16, 11, 10, 5, 2, 1), (1, 12, 8, 2, 2, 2, 0)];
+    /// Ragged channel counts, odd sizes, every padding of both kernel sizes; rows of 19, 32 and
+    /// 14 tiles (the input transform's 16-tile steps, whole and ragged).
+    const SHAPES: [(usize, usize, usize, usize, usize, usize, usize); 10] = [
+        (3, 9, 13, 7, 5, 3, 2),
+        (2, 16, 8, 10, 11, 3, 1),
+        (1, 24, 17, 6, 6, 3, 0),
+        (4, 8, 8, 3, 4, 3, 2),
+        (3, 9, 13, 7, 8, 2, 0),
+        (2, 16, 11, 10, 5, 2, 1),
+        (1, 12, 8, 2, 2, 2, 0),
+        (2, 9, 7, 5, 37, 3, 1),
+        (1, 8, 8, 3, 64, 3, 1),
+        (1, 8, 6, 4, 40, 2, 1),
+    ];
 
     #[test]
     fn forward_matches_the_direct_form() {
@@ -778,7 +847,7 @@ mod tests {
             let x = values(n * c * h * w, 3);
             let dy = values(n * o * ho * wo, 4);
             let want = weight_grad_naive(&x, &dy, n, c, h, w, o, k, pad);
-            for band in [1, BAND_BYTES] {
+            for band in [1, GRAD_BAND_BYTES] {
                 let got = weight_grad_banded(&x, &dy, n, c, h, w, o, k, pad, band);
                 let err = max_rel(&got, &want);
                 assert!(err < 2e-6, "{n}x{c}x{h}x{w} → {o} k {k} pad {pad} band {band}: {err:e}");
