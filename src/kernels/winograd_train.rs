@@ -352,9 +352,14 @@ multiversion! {
         let h = src.len() / w.max(1);
         let phase_len = wp / m;
         for (y, row) in plane.chunks_mut(wp).enumerate() {
-            row.fill(0.0);
             if y < pad || y >= pad + h {
+                row.fill(0.0);
                 continue;
+            }
+            // Only the padding columns zeroed (each slot is one column's: `wp` is a multiple of
+            // `m`); the image's columns are written below.
+            for x in (0..pad).chain(pad + w..wp) {
+                row[(x % m) * phase_len + x / m] = 0.0;
             }
             let line = &src[(y - pad) * w..(y - pad + 1) * w];
             if m == 2 {
