@@ -82,6 +82,7 @@ pub type NamedParams<'a> = Vec<(String, ParamRef<'a>)>;
 
 /// `torch.lerp(start, end, weight)` for f32 (its two formulas, chosen by |weight| < 0.5), the
 /// update of every moving average of the official code.
+#[inline]
 pub fn lerp(start: f32, end: f32, weight: f32) -> f32 {
     if weight.abs() < 0.5 {
         start + weight * (end - start)

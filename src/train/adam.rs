@@ -90,12 +90,13 @@ impl Adam {
             let bias_correction2 = 1.0 - self.betas.1.powf(t);
             let step_size = (self.lr / bias_correction1) as f32;
             let bc2_sqrt = bias_correction2.sqrt() as f32;
-            for i in 0..g.len() {
-                let gi = g[i];
-                slot.exp_avg[i] = lerp(slot.exp_avg[i], gi, one_minus_beta1);
-                slot.exp_avg_sq[i] = slot.exp_avg_sq[i] * beta2 + one_minus_beta2 * gi * gi;
-                let denom = slot.exp_avg_sq[i].sqrt() / bc2_sqrt + eps;
-                p.data[i] += -step_size * (slot.exp_avg[i] / denom);
+            // Zipped slices (indexing four vectors kept a bounds check per value and the loop
+            // scalar); the same operations in the same order per value.
+            for (((pi, m), v), &gi) in p.data.iter_mut().zip(&mut slot.exp_avg).zip(&mut slot.exp_avg_sq).zip(g.iter()) {
+                *m = lerp(*m, gi, one_minus_beta1);
+                *v = *v * beta2 + one_minus_beta2 * gi * gi;
+                let denom = v.sqrt() / bc2_sqrt + eps;
+                *pi += -step_size * (*m / denom);
             }
         }
     }
