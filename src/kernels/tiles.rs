@@ -20,9 +20,9 @@
 //! With AVX-512F the 6 × 64 tile is 24 zmm accumulators (4 loads and 6 broadcasts per 24 FMAs);
 //! with AVX2+FMA (16 ymm registers) it runs as four 6 × 16 quarters of 12 accumulators each, the
 //! reduction repeated per quarter. Each step asks L1 for the `b` row of the step
-//! [`PREFETCH_AHEAD`] on (rows a plane apart, which the hardware prefetchers miss). Every output element gets the same FMAs in the same order
-//! either way, so the two give the same bits (and a run resumed on the other kind of CPU goes on
-//! identically). Lanes past a tile's end are masked (loads never touch memory outside the tile's
+//! [`PREFETCH_AHEAD`] on (rows a plane apart, which the hardware prefetchers miss). Every output
+//! element gets the same FMAs in the same order either way, so the two give the same bits (and a
+//! run resumed on the other kind of CPU goes on identically). Lanes past a tile's end are masked (loads never touch memory outside the tile's
 //! elements). [`gemm`] is the same tile for any product whose right operand and result have
 //! contiguous rows (the Winograd convolution's per-position products): `cpu::gemm_strided` takes
 //! it.
