@@ -860,28 +860,3 @@ mod tests {
         }
     }
 }
-
-#[cfg(test)]
-mod zz_timing {
-    use super::*;
-    use crate::kernels::tiles::tests::values;
-    #[test]
-    #[ignore]
-    fn zz_fused_timing() {
-        for (n, c, h, o) in [(8usize, 256usize, 32usize, 256usize), (8, 128, 64, 128), (8, 256, 16, 256), (8, 256, 36, 256)] {
-            let x = values(n * c * h * h, 1);
-            let wt = values(o * c * 9, 3);
-            let cfgs = [(64usize, 128usize), (128, 128), (64, 256), (32, 128), (64, 64), (128, 64)];
-            let mut best = [f64::MAX; 6];
-            for _ in 0..5 {
-                for (v, cfg) in cfgs.into_iter().enumerate() {
-                    let t = std::time::Instant::now();
-                    std::hint::black_box(conv_fused(&x, n, c, h, h, &wt, o, 3, 1, cfg));
-                    best[v] = best[v].min(t.elapsed().as_secs_f64());
-                }
-            }
-            let s: Vec<String> = cfgs.iter().zip(best).map(|(c, t)| format!("{:?} {:.1}", c, t * 1e3)).collect();
-            println!("{n}x{c}x{h}² -> {o}: {}", s.join(", "));
-        }
-    }
-}
