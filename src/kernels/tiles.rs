@@ -517,8 +517,9 @@ pub(crate) unsafe fn pack(m: usize, k: usize, (a, a_rs, a_cs): (*const f32, isiz
     for (blk, block) in packed.chunks_exact_mut(k * ROWS).enumerate() {
         let live = ROWS.min(m - blk * ROWS);
         let rows: [*const f32; ROWS] = std::array::from_fn(|r| a.wrapping_offset(((blk * ROWS + r.min(live - 1)) as isize).wrapping_mul(a_rs)));
-        // Step by step, the six values written together (row by row, with a stride of six, it
-        // was ~3% of a StyleGAN2 training step, packing the Winograd weight gradient's inputs).
+        // Step by step, the six values written together (row by row, with a stride of six,
+        // packing was ~3% of a StyleGAN2 training step while `gemm` still packed the Winograd
+        // weight gradient's inputs).
         for (c, step) in block.chunks_exact_mut(ROWS).enumerate() {
             let at = (c as isize).wrapping_mul(a_cs);
             for (v, row) in step.iter_mut().zip(rows).take(live) {

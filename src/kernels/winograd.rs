@@ -375,8 +375,14 @@ fn tile_groups(band0: usize, rows: usize, tx: usize) -> impl Iterator<Item = Til
 /// `memcpy` call per tile).
 #[inline(always)]
 pub(crate) fn copy_lanes(dst: &mut [f32], src: &[f32], lanes: usize) {
-    if lanes == LANES {
-        dst[..LANES].copy_from_slice(&src[..LANES]);
+    copy_n::<LANES>(dst, src, lanes);
+}
+
+/// [`copy_lanes`] for groups of `L ≥ lanes` lanes.
+#[inline(always)]
+pub(crate) fn copy_n<const L: usize>(dst: &mut [f32], src: &[f32], lanes: usize) {
+    if lanes == L {
+        dst[..L].copy_from_slice(&src[..L]);
     } else {
         for (d, s) in dst[..lanes].iter_mut().zip(src) {
             *d = *s;

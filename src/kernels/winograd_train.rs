@@ -38,7 +38,7 @@
 
 use crate::kernels::cpu::{self, gemm_strided, grow, par_items, par_jobs, par_planes, SharedMut};
 use crate::kernels::tiles;
-use crate::kernels::winograd::{copy_lanes, LANES};
+use crate::kernels::winograd::{copy_lanes, copy_n, LANES};
 
 /// Transformed tile side (the 4x4 input window of a 2x2 tile of a 3x3 kernel or of a 3x3 tile
 /// of a 2x2 kernel) and elements.
@@ -97,6 +97,12 @@ struct Geometry {
 }
 
 impl Geometry {
+    /// Whether the transforms take 16 tiles of a tile row a step (AVX-512, rows of 12 tiles or
+    /// more) rather than eight.
+    fn wide(&self) -> bool {
+        self.tx >= 12 && crate::kernels::simd::avx512()
+    }
+
     fn new(n: usize, h: usize, w: usize, k: usize, pad: usize) -> Self {
         let m = WIN + 1 - k;
         let (ho, wo) = ((h + 2 * pad + 1).saturating_sub(k), (w + 2 * pad + 1).saturating_sub(k));
@@ -264,20 +270,6 @@ fn tile2d<const I: usize, const O: usize>(x: &[[Lanes; I]; I], t: fn([f32; I]) -
     out
 }
 
-/// The first `lanes ≤ L` values of `src` into `dst`: `L` at once (fixed-size moves) when
-/// `lanes == L`, one by one otherwise (a `copy_from_slice` of a run-time length is a `memcpy`
-/// call).
-#[inline(always)]
-fn copy_n<const L: usize>(dst: &mut [f32], src: &[f32], lanes: usize) {
-    if lanes == L {
-        dst[..L].copy_from_slice(&src[..L]);
-    } else {
-        for (d, s) in dst[..lanes].iter_mut().zip(src) {
-            *d = *s;
-        }
-    }
-}
-
 /// A 1-D transform `t` (`I` → `O`) of `L` tiles (or channels) at once: `t` per lane, a loop
 /// over the lanes the compiler vectorises (each lane's values are `L`-lane rows' elements).
 #[inline(always)]
@@ -336,7 +328,7 @@ multiversion! {
     /// through the stack: a fifth of the Winograd weight gradient's time.)
     fn input_channel(xpad: &[f32], g: Geometry, in_ch: usize, c: usize, band: (usize, usize), dst: Vec<&mut [f32]>) {
         let mut dst = dst;
-        if g.tx >= 12 && crate::kernels::simd::avx512() {
+        if g.wide() {
             input_tiles::<16>(xpad, g, in_ch, c, band, &mut dst);
         } else {
             input_tiles::<LANES>(xpad, g, in_ch, c, band, &mut dst);
@@ -434,8 +426,7 @@ multiversion! {
     /// least those of the band's tiles).
     #[allow(clippy::too_many_arguments)]
     fn output_plane(y: &[f32], g: Geometry, out_ch: usize, o: usize, s: usize, band: (usize, usize), plane: (&mut [f32], usize)) {
-        let wide = g.tx >= 12 && crate::kernels::simd::avx512();
-        match (g.m, wide) {
+        match (g.m, g.wide()) {
             (2, true) => output_tiles::<2, 16>(y, g, out_ch, o, s, band, plane),
             (2, false) => output_tiles::<2, LANES>(y, g, out_ch, o, s, band, plane),
             (_, true) => output_tiles::<3, 16>(y, g, out_ch, o, s, band, plane),
